@@ -1,0 +1,3 @@
+"""evsynth: reproducible evidence synthesis (effect sizes, pooling, absolute effects, report)."""
+
+__version__ = "0.1.0"
