@@ -1,0 +1,41 @@
+"""Small helpers the Snakemake rules call: which files a stage depends on, config digests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def library_sources(part: str = "engine", root: Path | str | None = None) -> list[str]:
+    """The evsynth source files a stage imports, relative to ``root``.
+
+    Declared as rule inputs, so a change to the statistics reruns the analyses, a change to
+    the plotting code reruns the figures and a change to the report code reruns the report
+    (Snakemake compares modification times). ``part`` is ``"engine"`` (the top-level
+    modules), ``"plots"`` or ``"report"`` (the subpackages with their templates).
+    """
+    base = Path(root).resolve() if root is not None else Path.cwd().resolve()
+    if part == "engine":
+        files = sorted(PACKAGE_DIR.glob("*.py"))
+    else:
+        suffixes = {".py", ".j2", ".yaml", ".css"}
+        files = sorted(p for p in (PACKAGE_DIR / part).rglob("*") if p.suffix in suffixes)
+    out = []
+    for path in files:
+        try:
+            out.append(str(path.relative_to(base)))
+        except ValueError:
+            out.append(str(path))
+    return out
+
+
+def config_digest(section: Mapping[str, Any] | list[Any]) -> str:
+    """A short, order-independent digest of a config section, used as a rule ``params`` so
+    that changing an analysis setting reruns exactly the analyses that read it."""
+    text = json.dumps(section, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

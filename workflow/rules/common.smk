@@ -1,0 +1,38 @@
+# Shared names: the validated config and the files each stage reads or writes.
+import sys
+
+from evsynth.config import validate_config
+from evsynth.errors import DataValidationError
+from evsynth.workflow import config_digest, library_sources
+
+try:
+    CONFIG = validate_config(config, source="config/config.yaml", project_dir=workflow.basedir)
+except DataValidationError as error:
+    sys.exit(f"Invalid configuration:\n{error}")
+
+PYTHON = sys.executable
+RAW = CONFIG["paths"]["raw"]
+PROCESSED = CONFIG["paths"]["processed"]
+RESULTS = CONFIG["paths"]["results"]
+TABLES = CONFIG["tables"]
+DATASETS = sorted(
+    {spec["dataset"] for spec in CONFIG["analyses"].values()}
+    | {spec["dataset"] for spec in CONFIG["markers"].values()}
+)
+REPORT = f"{RESULTS}/report.html"
+ENGINE = library_sources("engine")
+PLOTS = library_sources("plots")
+REPORTING = library_sources("report")
+
+
+def schema(name):
+    return f"workflow/schemas/{name}.schema.yaml"
+
+
+def dataset_digest(dataset):
+    """Digest of every config setting that the analyses of ``dataset`` read."""
+    sections = ("analyses", "markers")
+    chosen = {
+        s: {k: v for k, v in CONFIG[s].items() if v["dataset"] == dataset} for s in sections
+    }
+    return config_digest({**chosen, "subgroup_titles": CONFIG["subgroup_titles"]})

@@ -1,0 +1,17 @@
+# Stage 3: forest (overall, by subgroup, leave-one-out, cumulative), funnel and bubble plots
+# for every analysis of one dataset, as SVG + PNG with alt text, listed in a manifest.
+
+
+rule figures:
+    input:
+        json=f"{RESULTS}/analyses/{{dataset}}.json",
+        library=PLOTS,
+    output:
+        manifest=f"{RESULTS}/figures/{{dataset}}.figures.json",
+    wildcard_constraints:
+        dataset="|".join(DATASETS),
+    log:
+        f"{RESULTS}/logs/figures_{{dataset}}.log",
+    shell:
+        "{PYTHON} scripts/figures.py --results {input.json} "
+        "--outdir {RESULTS}/figures --manifest {output.manifest} --log {log}"

@@ -1,0 +1,25 @@
+# Stage 4: the evidence summary, regenerated from the results. The report is flagged
+# update(): when this job fails, Snakemake restores the last good report instead of deleting it.
+
+
+rule report:
+    input:
+        analyses=expand(f"{RESULTS}/analyses/{{dataset}}.json", dataset=DATASETS),
+        summaries=expand(f"{RESULTS}/analyses/{{dataset}}_summary.csv", dataset=DATASETS),
+        figures=expand(f"{RESULTS}/figures/{{dataset}}.figures.json", dataset=DATASETS),
+        narrative=CONFIG["paths"]["narrative"],
+        settings=CONFIG["paths"]["report_settings"],
+        library=REPORTING,
+    output:
+        update(
+            report(
+                REPORT,
+                caption="../report/caption.rst",
+                category="Evidence summary",
+            )
+        ),
+    log:
+        f"{RESULTS}/logs/report.log",
+    shell:
+        "{PYTHON} scripts/report.py --results {RESULTS} --narrative {input.narrative} "
+        "--settings {input.settings} --output {output} --log {log}"
