@@ -379,17 +379,13 @@ def run_analysis(
         counts = studies[COUNT_COLUMNS].astype(float).to_numpy().T
         mh = mantel_haenszel(*counts, measure=measure, level=spec["level"])
         result["mantel_haenszel"] = _pool_dict(mh, log_scale)
-    result["subgroups"] = _subgroups(
-        studies, yi, vi, spec, titles or {}, log_scale
-    )
+    result["subgroups"] = _subgroups(studies, yi, vi, spec, titles or {}, log_scale)
     result["meta_regression"] = _regressions(studies, yi, vi, spec)
     if k >= 3:
         egger = egger_test(yi, vi)
         result["egger"] = {**_clean(egger), "k": k}
         result["trim_and_fill"] = _clean(trim_and_fill(yi, vi, method=spec["method"]))
-        result["leave_one_out"] = _clean(
-            leave_one_out(yi, vi, labels=labels, **common)
-        )
+        result["leave_one_out"] = _clean(leave_one_out(yi, vi, labels=labels, **common))
     if k >= 2:
         order = studies["year"].astype(float).to_numpy()
         result["cumulative"] = _clean(cumulative(yi, vi, order=order, labels=labels, **common))
@@ -466,9 +462,7 @@ def summary_table(results: Mapping[str, Any]) -> pd.DataFrame:
         by_row = {s["row_id"]: s for s in studies}
 
         def participants(row_ids: Iterable[str], by_row: Mapping[str, Any] = by_row) -> Any:
-            sizes = [
-                (by_row[r].get("n_treat"), by_row[r].get("n_control")) for r in row_ids
-            ]
+            sizes = [(by_row[r].get("n_treat"), by_row[r].get("n_control")) for r in row_ids]
             if any(a is None or b is None for a, b in sizes):
                 return None
             return int(sum(a + b for a, b in sizes))

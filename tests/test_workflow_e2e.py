@@ -1,0 +1,137 @@
+"""End-to-end: Snakemake on a copy of the project in a temporary directory.
+
+These tests run the real workflow (validate → analyse → figures → report) and assert on the
+outputs' content, on incremental reruns, on keeping the last good report when a run fails,
+and on byte-identical outputs across clean runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT_PARTS = ["Snakefile", "workflow", "config", "scripts", "data/raw"]
+
+pytestmark = pytest.mark.e2e
+
+
+def copy_project(dest: Path) -> Path:
+    for part in PROJECT_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, dest / part)
+        else:
+            (dest / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / part)
+    return dest
+
+
+def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def planned_jobs(cwd: Path) -> dict[str, int]:
+    """Jobs a dry run would execute, by rule name."""
+    out = snakemake(cwd, "--dry-run", "--quiet", "rules")
+    assert out.returncode == 0, out.stderr
+    jobs: dict[str, int] = {}
+    for line in (out.stdout + out.stderr).splitlines():
+        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if match and match.group(1) != "total":
+            jobs[match.group(1)] = int(match.group(2))
+    return jobs
+
+
+def digest_tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "logs" not in p.parts and "previous" not in p.parts
+    }
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = copy_project(tmp_path_factory.mktemp("review"))
+    out = snakemake(project, "--quiet", "rules")
+    assert out.returncode == 0, out.stdout + out.stderr
+    return project
+
+
+def test_clean_run_writes_report_results_and_figures(built: Path) -> None:
+    report = (built / "results/report.html").read_text(encoding="utf-8")
+    assert "<html" in report and "Hip fracture" in report
+    for dataset in ("fractures", "kidney_stones", "avadec_markers"):
+        assert (built / f"results/analyses/{dataset}.json").stat().st_size > 0
+    assert list((built / "results/figures").glob("fractures-hip.forest*.svg"))
+
+
+def test_untouched_rerun_does_nothing(built: Path) -> None:
+    assert planned_jobs(built) == {}
+
+
+def test_changing_one_table_reruns_only_what_depends_on_it(built: Path) -> None:
+    table = built / "data/raw/kidney_stones.csv"
+    original = table.read_bytes()
+    try:
+        table.write_bytes(original.replace(b"reported a stone", b"reported a stone ", 1))
+        jobs = planned_jobs(built)
+    finally:
+        table.write_bytes(original)
+    assert jobs.get("validate_table") == 1
+    assert jobs.get("analyse") == 1
+    assert jobs.get("report") == 1
+    assert "validate_studies" not in jobs
+
+
+def test_failed_run_keeps_last_good_report_and_names_the_cell(built: Path) -> None:
+    report = built / "results/report.html"
+    before = report.read_bytes()
+    figures_before = digest_tree(built / "results/figures")
+    table = built / "data/raw/fractures.csv"
+    original = table.read_text(encoding="utf-8")
+    records = list(csv.reader(io.StringIO(original)))
+    # Corrupt the first record's n_treat into text: every stage after validation must stop.
+    records[1][records[0].index("n_treat")] = "many"
+    corrupted = io.StringIO()
+    csv.writer(corrupted, lineterminator="\n").writerows(records)
+    try:
+        table.write_text(corrupted.getvalue(), encoding="utf-8")
+        out = snakemake(built, "--quiet", "rules")
+    finally:
+        table.write_text(original, encoding="utf-8")
+    assert out.returncode != 0
+    combined = out.stdout + out.stderr
+    assert "fractures.csv:2" in combined and "n_treat" in combined
+    assert "Traceback" not in combined
+    assert report.read_bytes() == before
+    assert digest_tree(built / "results/figures") == figures_before
+
+
+def test_two_clean_runs_are_byte_identical(built: Path, tmp_path: Path) -> None:
+    again = copy_project(tmp_path / "again")
+    out = snakemake(again, "--quiet", "rules")
+    assert out.returncode == 0, out.stderr
+    first = digest_tree(built / "results")
+    second = digest_tree(again / "results")
+    assert first.keys() == second.keys()
+    differing = [name for name in first if first[name] != second[name]]
+    assert differing == []
