@@ -1,0 +1,246 @@
+"""Inverse-variance pooling of many meta-analyses at once; ``pool`` is the batch of one.
+
+For each analysis: tau² (see :mod:`evsynth.tau2`), the weighted mean with weights
+1/(vᵢ + tau²), its standard error and confidence interval, the test of the mean, Cochran's Q,
+I², H² and the prediction interval, with metafor's definitions (Viechtbauer 2010):
+
+* ``ci_method="z"``: Wald interval and z test.
+* ``ci_method="hksj"``: Hartung & Knapp (2001), Sidik & Jonkman (2002): the variance of the
+  mean is multiplied by q = Σ wᵢ(yᵢ − μ̂)²/(k − 1) and t(k − 1) replaces z (metafor
+  ``test="knha"``).
+* ``ci_method="hksj_modified"``: as ``hksj`` with q truncated below at 1 so the interval is
+  never narrower than Wald (Knapp & Hartung 2003; Röver et al. 2015; metafor ``test="adhoc"``).
+* Prediction interval: μ̂ ± c·√(SE² + tau²) with c from z for Wald and t(k − 1) for HKSJ, as
+  metafor's ``predict.rma``; ``pi_method="higgins"`` uses t(k − 2) (Higgins, Thompson &
+  Spiegelhalter 2009, eq. 12).
+
+With k = 1 the result is the study itself: tau² = 0, Q = 0 on 0 df (p = 1), I² = 0, H² = 1,
+a z-based interval (HKSJ is undefined with one study) and a prediction interval equal to the
+confidence interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evsynth.effects import as_float_arrays
+from evsynth.errors import AnalysisInputError
+from evsynth.heterogeneity import i2_h2, q_statistic
+from evsynth.tau2 import METHODS, Batch, estimate_tau2, weights
+
+CI_METHODS = ("z", "hksj", "hksj_modified")
+PI_METHODS = ("metafor", "higgins")
+
+
+@dataclass(frozen=True)
+class PoolResult:
+    """One pooled analysis. Ratio measures are on the log scale."""
+
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    statistic: float
+    p_value: float
+    df: float
+    tau2: float
+    tau: float
+    i2: float
+    h2: float
+    q: float
+    q_df: int
+    q_pvalue: float
+    pi_low: float
+    pi_high: float
+    k: int
+    method: str
+    ci_method: str
+    level: float
+    converged: bool
+    tau2_on_boundary: bool
+
+
+FIELDS = [f.name for f in fields(PoolResult)]
+
+
+def _check_options(method: str, ci_method: str, level: float, pi_method: str) -> None:
+    if method not in METHODS:
+        raise AnalysisInputError(f"method {method!r} is not one of {METHODS}")
+    if ci_method not in CI_METHODS:
+        raise AnalysisInputError(f"ci_method {ci_method!r} is not one of {CI_METHODS}")
+    if pi_method not in PI_METHODS:
+        raise AnalysisInputError(f"pi_method {pi_method!r} is not one of {PI_METHODS}")
+    if not 0 < level < 1:
+        raise AnalysisInputError(f"level {level!r} must lie between 0 and 1")
+
+
+def pool_batch(
+    batch: Batch,
+    method: str = "REML",
+    ci_method: str = "z",
+    level: float = 0.95,
+    pi_method: str = "metafor",
+) -> dict[str, np.ndarray]:
+    """Every :class:`PoolResult` field for each analysis of ``batch``, as arrays."""
+    _check_options(method, ci_method, level, pi_method)
+    k = batch.k
+    est = estimate_tau2(batch, method)
+    tau2 = est.tau2
+    w = weights(batch, tau2)
+    sw = w.sum(axis=1)
+    mu = (w * batch.y).sum(axis=1) / sw
+    se = np.sqrt(1.0 / sw)
+
+    use_t = (ci_method != "z") & (k > 1)
+    df = np.where(use_t, k - 1, np.nan)
+    if ci_method != "z":
+        resid = np.where(batch.mask, batch.y - mu[:, None], 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = (w * resid**2).sum(axis=1) / (k - 1)
+        if ci_method == "hksj_modified":
+            scale = np.maximum(scale, 1.0)
+        se = np.where(use_t, se * np.sqrt(scale), se)
+
+    alpha = 1 - level
+    z = stats.norm.ppf(1 - alpha / 2)
+    with np.errstate(invalid="ignore"):
+        crit = np.where(use_t, stats.t.ppf(1 - alpha / 2, np.where(use_t, df, 1)), z)
+    statistic = mu / se
+    p_value = np.where(
+        use_t,
+        2 * stats.t.sf(np.abs(statistic), np.where(use_t, df, 1)),
+        2 * stats.norm.sf(np.abs(statistic)),
+    )
+
+    q, q_df, q_p = q_statistic(batch)
+    i2, h2 = i2_h2(batch, tau2, q, method)
+
+    if pi_method == "higgins":
+        pi_df = k - 2
+        pi_crit = np.where(pi_df > 0, stats.t.ppf(1 - alpha / 2, np.maximum(pi_df, 1)), np.nan)
+        pi_crit = np.where(k == 1, crit, pi_crit)
+    else:
+        pi_crit = crit
+    pi_half = pi_crit * np.sqrt(se**2 + tau2)
+
+    return {
+        "estimate": mu,
+        "se": se,
+        "ci_low": mu - crit * se,
+        "ci_high": mu + crit * se,
+        "statistic": statistic,
+        "p_value": p_value,
+        "df": df,
+        "tau2": tau2,
+        "tau": np.sqrt(tau2),
+        "i2": i2,
+        "h2": h2,
+        "q": q,
+        "q_df": q_df,
+        "q_pvalue": q_p,
+        "pi_low": mu - pi_half,
+        "pi_high": mu + pi_half,
+        "k": k,
+        "method": np.full(len(k), method, dtype=object),
+        "ci_method": np.full(len(k), ci_method, dtype=object),
+        "level": np.full(len(k), level),
+        "converged": est.converged,
+        "tau2_on_boundary": (tau2 <= 0) & (method != "EE"),
+    }
+
+
+def _check_study_values(y: np.ndarray, v: np.ndarray, label: str) -> None:
+    if len(y) == 0:
+        raise AnalysisInputError(f"{label}: no studies to pool")
+    for name, values in (("yi", y), ("vi", v)):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise AnalysisInputError(f"{label}: {name}[{i}] is {values[i]}, not a finite number")
+    if (v <= 0).any():
+        i = int(np.flatnonzero(v <= 0)[0])
+        raise AnalysisInputError(f"{label}: vi[{i}] = {v[i]} is not positive")
+
+
+def pool(
+    yi: Sequence[float] | np.ndarray,
+    vi: Sequence[float] | np.ndarray,
+    method: str = "REML",
+    ci_method: str = "z",
+    level: float = 0.95,
+    *,
+    pi_method: str = "metafor",
+    name: str | None = None,
+) -> PoolResult:
+    """Pool one meta-analysis (the batch-of-one case of :func:`pool_many`)."""
+    arrays = as_float_arrays(name, yi=yi, vi=vi)
+    label = f"analysis {name!r}" if name else "pool"
+    _check_study_values(arrays["yi"], arrays["vi"], label)
+    out = pool_batch(Batch.single(arrays["yi"], arrays["vi"]), method, ci_method, level, pi_method)
+    return PoolResult(**{key: _scalar(out[key][0]) for key in FIELDS})
+
+
+def _scalar(value: object) -> object:
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def batch_from_frame(
+    frame: pd.DataFrame, by: str | list[str], yi: str = "yi", vi: str = "vi"
+) -> tuple[pd.DataFrame, Batch]:
+    """Pad the studies of each group of ``frame`` into a :class:`Batch` (groups sorted)."""
+    keys = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in [*keys, yi, vi] if c not in frame.columns]
+    if missing:
+        raise AnalysisInputError(f"pool_many: columns {missing} are not in the frame")
+    data = frame[[*keys, yi, vi]].sort_values(keys, kind="stable")
+    y_all = data[yi].to_numpy(dtype=float)
+    v_all = data[vi].to_numpy(dtype=float)
+    codes = data.groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
+    groups = data[keys].drop_duplicates().reset_index(drop=True)
+    counts = np.bincount(codes, minlength=len(groups))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.arange(len(codes)) - starts[codes]
+    shape = (len(groups), int(counts.max()) if len(counts) else 0)
+    y, v = np.zeros(shape), np.ones(shape)
+    mask = np.zeros(shape, dtype=bool)
+    y[codes, position], v[codes, position], mask[codes, position] = y_all, v_all, True
+    bad = ~np.isfinite(y_all) | ~np.isfinite(v_all) | (v_all <= 0)
+    if bad.any():
+        row = groups.iloc[codes[np.flatnonzero(bad)[0]]].to_dict()
+        i = int(np.flatnonzero(bad)[0])
+        raise AnalysisInputError(
+            f"pool_many: group {row}: yi = {y_all[i]}, vi = {v_all[i]} cannot be pooled "
+            "(vi must be positive and both finite)"
+        )
+    return groups, Batch(y, v, mask)
+
+
+def pool_many(
+    frame: pd.DataFrame,
+    by: str | list[str],
+    yi: str = "yi",
+    vi: str = "vi",
+    method: str = "REML",
+    ci_method: str = "z",
+    level: float = 0.95,
+    *,
+    pi_method: str = "metafor",
+) -> pd.DataFrame:
+    """Pool every group of ``frame`` at once: one row per group, the PoolResult fields as
+    columns (groups in sorted order)."""
+    _check_options(method, ci_method, level, pi_method)
+    groups, batch = batch_from_frame(frame, by, yi, vi)
+    out = pool_batch(batch, method, ci_method, level, pi_method)
+    result = pd.DataFrame({key: out[key] for key in FIELDS})
+    return pd.concat([groups, result], axis=1)
