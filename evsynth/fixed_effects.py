@@ -136,7 +136,7 @@ def peto(
     ai: ArrayLike, n1i: ArrayLike, ci: ArrayLike, n2i: ArrayLike, level: float = 0.95
 ) -> FixedEffectResult:
     """Peto's one-step odds ratio (metafor ``rma.peto``); log scale."""
-    a, b, c, d, n1, n2, n = _tables(ai, n1i, ci, n2i)
+    a, _b, c, _d, n1, n2, n = _tables(ai, n1i, ci, n2i)
     events = a + c
     expected = n1 * events / n
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -174,8 +174,9 @@ def _fisher_scoring(batch: Batch, reml: bool) -> Tau2Estimate:
         active = ~converged
         if not active.any():
             break
-        score, info = _score_and_information(batch, tau2, reml)
-        step = np.where(active, score / info, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score, info = _score_and_information(batch, tau2, reml)
+            step = np.where(active & (info > 0), score / info, 0.0)
         candidate = np.maximum(0.0, tau2 + step)
         new_ll = loglik(batch, candidate, reml)
         # Step halving: shrink a step that lowers the likelihood (at most 30 times).
