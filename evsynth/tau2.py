@@ -11,8 +11,9 @@ per-analysis bracketing root search. Definitions follow metafor's ``rma.uni`` (V
 * ``HE``: Hedges (1983) / Hedges & Olkin (1985), unweighted method of moments.
 * ``SJ``: Sidik & Jonkman (2005), one step from the start value Σ(y − ȳ)²/k.
 * ``PM``: Paule & Mandel (1982): the tau² at which the generalised Q equals k − 1.
-* ``ML`` / ``REML``: (restricted) maximum likelihood by Fisher scoring (Viechtbauer 2005,
-  eqs. 9–10) from the HE estimate, with step halving; tau² is kept in [0, ∞).
+* ``ML`` / ``REML``: (restricted) maximum likelihood (Viechtbauer 2005): the root of the
+  score in tau² ≥ 0 (eqs. 9–10), found for the whole batch by a bracketing search started
+  with a Fisher-scoring step from the HE estimate; 0 when the score is not positive at 0.
 """
 
 from __future__ import annotations
@@ -153,61 +154,96 @@ def _score_and_information(batch: Batch, tau2: np.ndarray, reml: bool) -> tuple[
     return 0.5 * (we2 - sw), 0.5 * sw2
 
 
-def loglik(batch: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
-    """(Restricted) log-likelihood of the random-effects model at ``tau2``, up to a constant."""
-    w = weights(batch, tau2)
-    sw = w.sum(axis=1)
-    mu = (w * batch.y).sum(axis=1) / sw
-    logdet = np.where(batch.mask, np.log(batch.v + tau2[:, None]), 0.0).sum(axis=1)
-    rss = (w * (batch.y - mu[:, None]) ** 2).sum(axis=1)
-    ll = -0.5 * (logdet + rss)
-    return ll - 0.5 * np.log(sw) if reml else ll
+def _subset(batch: Batch, rows: np.ndarray) -> Batch:
+    return Batch(batch.y[rows], batch.v[rows], batch.mask[rows])
 
 
-def _fisher_scoring(batch: Batch, reml: bool) -> Tau2Estimate:
-    tau2 = _he(batch)
-    n = len(tau2)
-    converged = batch.k <= 1
+def _score(batch: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _score_and_information(batch, tau2, reml)[0]
+
+
+def _solve_score(batch: Batch, reml: bool) -> Tau2Estimate:
+    """Root of the (restricted) likelihood's score in tau² ≥ 0, for every analysis at once.
+
+    The score is positive at 0 exactly when the likelihood rises away from the boundary; then
+    the maximum is where the score crosses zero. One Fisher-scoring step from the HE estimate
+    (Viechtbauer 2005) gives a starting bracket, which is widened until the score changes
+    sign and then narrowed by the Illinois variant of regula falsi (superlinear, and never
+    leaves the bracket). Analyses whose score at 0 is not positive are on the boundary
+    (tau² = 0), as with metafor's truncated Fisher scoring.
+    """
+    n = len(batch.y)
+    tau2 = np.zeros(n)
     iterations = np.zeros(n, dtype=int)
-    ll = loglik(batch, tau2, reml)
-    for it in range(1, MAX_ITER + 1):
-        active = ~converged
-        if not active.any():
+    converged = np.ones(n, dtype=bool)
+    rows = np.flatnonzero(batch.k > 1)
+    sub = _subset(batch, rows)
+    f_lo = _score(sub, np.zeros(len(rows)), reml)
+    interior = f_lo > 0
+    rows, sub, f_lo = rows[interior], _subset(sub, np.flatnonzero(interior)), f_lo[interior]
+    if len(rows) == 0:
+        return Tau2Estimate(tau2, converged, iterations)
+
+    start = _he(sub)
+    score, info = _score_and_information(sub, start, reml)
+    guess = np.maximum(start + score / info, 0.0)
+    lo = np.zeros(len(rows))
+    hi = np.maximum(guess, 1e-8) * 1.5
+    f_hi = _score(sub, hi, reml)
+    for _ in range(200):
+        grow = f_hi > 0
+        if not grow.any():
             break
+        lo = np.where(grow, hi, lo)
+        f_lo = np.where(grow, f_hi, f_lo)
+        hi = np.where(grow, hi * 4.0, hi)
+        f_hi = np.where(grow, _score(sub, hi, reml), f_hi)
+
+    active = np.ones(len(rows), dtype=bool)
+    x = lo.copy()
+    side = np.zeros(len(rows), dtype=int)
+    count = np.zeros(len(rows), dtype=int)
+    for it in range(1, MAX_ITER + 1):
+        idx = np.flatnonzero(active)
+        if len(idx) == 0:
+            break
+        a, b, fa, fb = lo[idx], hi[idx], f_lo[idx], f_hi[idx]
         with np.errstate(invalid="ignore", divide="ignore"):
-            score, info = _score_and_information(batch, tau2, reml)
-            step = np.where(active & (info > 0), score / info, 0.0)
-        candidate = np.maximum(0.0, tau2 + step)
-        new_ll = loglik(batch, candidate, reml)
-        # Step halving: shrink a step that lowers the likelihood (at most 30 times).
-        for _ in range(30):
-            worse = active & (new_ll < ll - 1e-14 * np.abs(ll))
-            if not worse.any():
-                break
-            step = np.where(worse, step / 2, step)
-            candidate = np.where(worse, np.maximum(0.0, tau2 + step), candidate)
-            new_ll = np.where(worse, loglik(batch, candidate, reml), new_ll)
-        change = np.abs(candidate - tau2)
-        tau2 = np.where(active, candidate, tau2)
-        ll = np.where(active, new_ll, ll)
-        iterations = np.where(active, it, iterations)
-        converged = converged | (active & (change <= TOLERANCE * np.maximum(1.0, tau2)))
+            trial = b - fb * (b - a) / (fb - fa)
+        bad = ~np.isfinite(trial) | (trial <= a) | (trial >= b)
+        trial = np.where(bad, 0.5 * (a + b), trial)
+        ft = _score(_subset(sub, idx), trial, reml)
+        keep_lo = ft > 0
+        # Illinois: halve the function value of an endpoint kept twice in a row.
+        new_side = np.where(keep_lo, 1, -1)
+        repeat = new_side == side[idx]
+        lo[idx] = np.where(keep_lo, trial, a)
+        f_lo[idx] = np.where(keep_lo, ft, np.where(repeat, fa / 2, fa))
+        hi[idx] = np.where(keep_lo, b, trial)
+        f_hi[idx] = np.where(keep_lo, np.where(repeat, fb / 2, fb), ft)
+        side[idx] = new_side
+        x[idx] = trial
+        count[idx] = it
+        width = hi[idx] - lo[idx]
+        done = (width <= TOLERANCE * np.maximum(1.0, trial)) | (ft == 0)
+        active[idx[done]] = False
+    tau2[rows] = x
+    iterations[rows] = count
+    converged[rows] = ~active
     return Tau2Estimate(tau2, converged, iterations)
 
 
 def _bracketing_fallback(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Tau2Estimate:
-    """Solve score(tau²) = 0 with Brent's method for analyses Fisher scoring did not settle."""
+    """Brent's method, analysis by analysis, for any analysis the vectorised search left."""
     tau2 = estimate.tau2.copy()
     converged = estimate.converged.copy()
     for row in np.flatnonzero(~converged):
         one = Batch(batch.y[row : row + 1], batch.v[row : row + 1], batch.mask[row : row + 1])
 
         def score(t: float, one: Batch = one) -> float:
-            return float(_score_and_information(one, np.array([t]), reml)[0][0])
+            return float(_score(one, np.array([t]), reml)[0])
 
-        if score(0.0) <= 0:
-            tau2[row], converged[row] = 0.0, True
-            continue
         upper = max(1.0, float(tau2[row]) * 2)
         while score(upper) > 0 and upper < 1e12:
             upper *= 4
@@ -233,7 +269,7 @@ def estimate_tau2(batch: Batch, method: str = "REML") -> Tau2Estimate:
         return Tau2Estimate(_pm(batch), done, zeros)
     if method in ("ML", "REML"):
         reml = method == "REML"
-        estimate = _fisher_scoring(batch, reml)
+        estimate = _solve_score(batch, reml)
         if not estimate.converged.all():
             estimate = _bracketing_fallback(batch, estimate, reml)
         return estimate
