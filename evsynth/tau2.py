@@ -166,39 +166,75 @@ def _score(batch: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
 def _solve_score(batch: Batch, reml: bool) -> Tau2Estimate:
     """Root of the (restricted) likelihood's score in tau² ≥ 0, for every analysis at once.
 
-    The score is positive at 0 exactly when the likelihood rises away from the boundary; then
-    the maximum is where the score crosses zero. One Fisher-scoring step from the HE estimate
-    (Viechtbauer 2005) gives a starting bracket, which is widened until the score changes
-    sign and then narrowed by the Illinois variant of regula falsi (superlinear, and never
-    leaves the bracket). Analyses whose score at 0 is not positive are on the boundary
-    (tau² = 0), as with metafor's truncated Fisher scoring.
+    Like metafor's Fisher scoring, the search starts at the HE estimate and follows the sign
+    of the score: upwards when the score is positive there, downwards otherwise. The bracket
+    is widened (doubling up, halving down) until the score changes sign, then narrowed by the
+    Illinois variant of regula falsi (superlinear, never leaves the bracket). When the score
+    stays negative down to tau² = 0 the estimate is 0, on the boundary of the parameter space.
     """
     n = len(batch.y)
     tau2 = np.zeros(n)
     iterations = np.zeros(n, dtype=int)
     converged = np.ones(n, dtype=bool)
     rows = np.flatnonzero(batch.k > 1)
-    sub = _subset(batch, rows)
-    f_lo = _score(sub, np.zeros(len(rows)), reml)
-    interior = f_lo > 0
-    rows, sub, f_lo = rows[interior], _subset(sub, np.flatnonzero(interior)), f_lo[interior]
     if len(rows) == 0:
         return Tau2Estimate(tau2, converged, iterations)
-
+    sub = _subset(batch, rows)
     start = _he(sub)
-    score, info = _score_and_information(sub, start, reml)
-    guess = np.maximum(start + score / info, 0.0)
-    lo = np.zeros(len(rows))
-    hi = np.maximum(guess, 1e-8) * 1.5
-    f_hi = _score(sub, hi, reml)
-    for _ in range(200):
-        grow = f_hi > 0
-        if not grow.any():
+    f_start = _score(sub, start, reml)
+    up = f_start > 0
+
+    def score_at(where: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.flatnonzero(where)
+        return _score(_subset(sub, idx), values[idx], reml), idx
+
+    # Upwards: lo = start, hi doubles until the score turns negative.
+    lo = np.where(up, start, 0.0)
+    f_lo = np.where(up, f_start, np.nan)
+    hi = np.where(up, np.maximum(start, 1e-6) * 2.0, start)
+    f_hi = f_start.copy()
+    f, idx = score_at(up, hi)
+    f_hi[idx] = f
+    grow = up & (f_hi > 0)
+    while grow.any():
+        lo[grow], f_lo[grow], hi[grow] = hi[grow], f_hi[grow], hi[grow] * 2.0
+        f, idx = score_at(grow, hi)
+        f_hi[idx] = f
+        grow = grow & (f_hi > 0) & (hi < 1e12)
+    # Downwards: hi = start, lo halves towards 0 until the score turns positive.
+    down = ~up & (start > 0)
+    lo[down] = start[down] / 2.0
+    f, idx = score_at(down, lo)
+    f_lo[idx] = f
+    shrink = down & (f_lo <= 0)
+    for _ in range(60):
+        if not shrink.any():
             break
-        lo = np.where(grow, hi, lo)
-        f_lo = np.where(grow, f_hi, f_lo)
-        hi = np.where(grow, hi * 4.0, hi)
-        f_hi = np.where(grow, _score(sub, hi, reml), f_hi)
+        hi[shrink], f_hi[shrink], lo[shrink] = lo[shrink], f_lo[shrink], lo[shrink] / 2.0
+        f, idx = score_at(shrink, lo)
+        f_lo[idx] = f
+        shrink = shrink & (f_lo <= 0)
+    # Nothing positive found above 0 (or the start was 0): check the boundary itself.
+    at_zero = ~up & ~(down & (f_lo > 0))
+    if at_zero.any():
+        f, idx = score_at(at_zero, np.zeros(len(rows)))
+        interior = np.zeros(len(rows), dtype=bool)
+        interior[idx[f > 0]] = True
+        lo[interior], f_lo[interior] = 0.0, f[f > 0]
+        fresh = interior & (start == 0)
+        hi[fresh] = 1e-6
+        f, idx = score_at(fresh, hi)
+        f_hi[idx] = f
+        grow = fresh & (f_hi > 0)
+        while grow.any():
+            lo[grow], f_lo[grow], hi[grow] = hi[grow], f_hi[grow], hi[grow] * 2.0
+            f, idx = score_at(grow, hi)
+            f_hi[idx] = f
+            grow = grow & (f_hi > 0) & (hi < 1e12)
+        at_zero = at_zero & ~interior
+    keep = np.flatnonzero(~at_zero)
+    rows, sub = rows[keep], _subset(sub, keep)
+    lo, hi, f_lo, f_hi = lo[keep], hi[keep], f_lo[keep], f_hi[keep]
 
     active = np.ones(len(rows), dtype=bool)
     x = lo.copy()
