@@ -32,7 +32,7 @@ class NNTResult:
     rd_ci_high: float
     control_risk: float
     treat_risk: float
-    nnt: float
+    nnt: float  # signed: > 0 benefit (NNTB), < 0 harm (NNTH); unrounded
     direction: str
     rounded: int | None
     label: str
@@ -91,7 +91,7 @@ def _build(
         rd_ci_high=high,
         control_risk=control_risk,
         treat_risk=control_risk + rd,
-        nnt=math.inf if rd == 0 else 1 / abs(rd),
+        nnt=math.inf if rd == 0 else (-1 / rd if events_are == "harmful" else 1 / rd),
         direction=direction,
         rounded=rounded,
         label=label,

@@ -124,7 +124,8 @@ def mantel_haenszel(
         q_term = ((a * (n2 - c) + c * (n1 - a)) / (2 * n)).sum()
         variance = (estimate * p_term + q_term) / w**2
 
-    yi, vi = binary_effects(ai, n1i, ci, n2i, measure)
+    # metafor's rma.mh computes Q from escalc values with drop00=TRUE (its default there).
+    yi, vi = binary_effects(ai, n1i, ci, n2i, measure, drop00=True)
     usable = np.isfinite(yi) & np.isfinite(vi) & (vi > 0)
     q = float(((yi[usable] - estimate) ** 2 / vi[usable]).sum())
     return _result(
