@@ -480,4 +480,7 @@ def summary_table(results: Mapping[str, Any]) -> pd.DataFrame:
             record["participants"] = participants(row_ids)
             record["row_ids"] = ";".join(row_ids)
             records.append(record)
-    return pd.DataFrame(records, columns=SUMMARY_COLUMNS)
+    frame = pd.DataFrame(records, columns=SUMMARY_COLUMNS)
+    for column in ("k", "participants"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
