@@ -1,0 +1,24 @@
+"""Validate the raw tables against their schemas and write the harmonised processed tables."""
+
+import argparse
+from pathlib import Path
+
+from evsynth.cli import run
+from evsynth.processing import validate_and_write
+from evsynth.tables import RAW_TABLES
+
+if "snakemake" in globals():  # Snakemake's script: directive; one table per job
+    sm = globals()["snakemake"]
+    table = Path(sm.input.table)
+    out_dir, log = Path(sm.output[0]).parent, sm.log[0]
+    raw_dir, tables = table.parent, [table.stem]
+else:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--raw-dir", default="data/raw")
+    parser.add_argument("--out-dir", default="data/processed")
+    parser.add_argument("--table", action="append", choices=RAW_TABLES, help="default: all")
+    parser.add_argument("--log", help="also write the problems to this file")
+    args = parser.parse_args()
+    raw_dir, out_dir, tables, log = args.raw_dir, args.out_dir, args.table or RAW_TABLES, args.log
+
+run(lambda: validate_and_write(raw_dir, out_dir, tables) and None, log)
