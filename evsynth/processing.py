@@ -33,7 +33,6 @@ DOSE_BAND_CUTOFF_IU = 800.0
 DOSE_BANDS = ("<800 IU/day", "≥800 IU/day")
 STUDY_KEY = ["study_id", "comparison"]
 #: Outcome tables that join ``studies.csv`` on :data:`STUDY_KEY`.
-OUTCOME_TABLES = ("fractures", "kidney_stones")
 STUDY_PREFIX = "study_"
 
 
@@ -94,18 +93,22 @@ def join_studies(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
     return joined.reset_index(drop=True)
 
 
-def harmonise(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def harmonise(
+    tables: Mapping[str, pd.DataFrame], joined: Iterable[str] = ()
+) -> dict[str, pd.DataFrame]:
     """Processed tables from validated typed tables that already carry ``row_id``.
 
-    ``studies`` gains the derived columns; the outcome tables are joined with it; any other
+    ``studies`` gains the derived columns; the tables named in ``joined`` (those whose schema
+    has a foreign key into ``studies``: the outcome tables) are joined with it; any other
     table (``avadec_markers``) is passed through typed.
     """
+    joined = set(joined)
     out: dict[str, pd.DataFrame] = {}
     studies = harmonise_studies(tables["studies"]) if "studies" in tables else None
     for name, frame in tables.items():
         if name == "studies":
             out[name] = studies  # type: ignore[assignment]
-        elif name in OUTCOME_TABLES and studies is not None:
+        elif name in joined and studies is not None:
             out[name] = join_studies(frame, studies)
         else:
             out[name] = frame.copy()
@@ -141,5 +144,11 @@ def validate_and_write(
     written.
     """
     names = list(names)
-    processed = harmonise(typed_tables(validate_tables(raw_dir, names, schema_dir)))
+    validated = validate_tables(raw_dir, names, schema_dir)
+    joined = [
+        name
+        for name, table in validated.items()
+        if any(fk["table"] == "studies" for fk in table.schema.foreign_keys)
+    ]
+    processed = harmonise(typed_tables(validated), joined)
     return write_processed(processed, out_dir, names)

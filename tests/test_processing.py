@@ -25,7 +25,8 @@ GOOD = Path(__file__).resolve().parent / "data" / "good"
 
 @pytest.fixture(scope="module")
 def processed() -> dict[str, pd.DataFrame]:
-    return harmonise(typed_tables(validate_tables(GOOD)))
+    tables = validate_tables(GOOD)
+    return harmonise(typed_tables(tables), ["fractures", "kidney_stones"])
 
 
 def test_daily_equivalent_is_unrounded() -> None:

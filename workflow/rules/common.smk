@@ -12,6 +12,7 @@ except DataValidationError as error:
 
 PYTHON = sys.executable
 RAW = CONFIG["paths"]["raw"]
+SCHEMAS = CONFIG["paths"].get("schemas", "workflow/schemas")
 PROCESSED = CONFIG["paths"]["processed"]
 RESULTS = CONFIG["paths"]["results"]
 TABLES = CONFIG["tables"]
@@ -26,7 +27,7 @@ REPORTING = library_sources("report")
 
 
 def schema(name):
-    return f"workflow/schemas/{name}.schema.yaml"
+    return f"{SCHEMAS}/{name}.schema.yaml"
 
 
 def dataset_digest(dataset):

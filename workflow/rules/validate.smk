@@ -12,7 +12,7 @@ rule validate_studies:
         f"{RESULTS}/logs/validate_studies.log",
     shell:
         "{PYTHON} scripts/validate.py --raw-dir {RAW} --out-dir {PROCESSED} "
-        "--table studies --log {log}"
+        "--table studies --schema-dir {SCHEMAS} --log {log}"
 
 
 rule validate_table:
@@ -29,4 +29,4 @@ rule validate_table:
         f"{RESULTS}/logs/validate_{{table}}.log",
     shell:
         "{PYTHON} scripts/validate.py --raw-dir {RAW} --out-dir {PROCESSED} "
-        "--table {wildcards.table} --log {log}"
+        "--table {wildcards.table} --schema-dir {SCHEMAS} --log {log}"
