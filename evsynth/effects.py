@@ -213,6 +213,7 @@ def generic_effects(
         if (~(s > 0)).any():
             raise AnalysisInputError(f"{_where(name)}se must be positive")
         return EffectSizes(yi, s**2)
+    assert ci_low is not None and ci_high is not None  # checked above
     bounds = as_float_arrays(name, estimate=est, ci_low=ci_low, ci_high=ci_high)
     low, high = bounds["ci_low"], bounds["ci_high"]
     if ratio and ((~(low > 0)) | (~(high > 0))).any():

@@ -103,31 +103,35 @@ def mantel_haenszel(
     if measure not in ("RR", "OR", "RD"):
         raise AnalysisInputError(f"Mantel-Haenszel measure {measure!r} is not RR, OR or RD")
     a, b, c, d, n1, n2, n = _tables(ai, n1i, ci, n2i)
-    if measure == "OR":
-        r, s = a * d / n, b * c / n
-        p, q_ = (a + d) / n, (b + c) / n
-        R, S = r.sum(), s.sum()
-        estimate = np.log(R / S)
-        variance = (
-            (p * r).sum() / (2 * R**2)
-            + (p * s + q_ * r).sum() / (2 * R * S)
-            + (q_ * s).sum() / (2 * S**2)
-        )
-    elif measure == "RR":
-        R, S = (a * n2 / n).sum(), (c * n1 / n).sum()
-        estimate = np.log(R / S)
-        variance = ((n1 * n2 * (a + c) - a * c * n) / n**2).sum() / (R * S)
-    else:
-        w = (n1 * n2 / n).sum()
-        estimate = ((a * n2 - c * n1) / n).sum() / w
-        p_term = ((n1**2 * c - n2**2 * a + n1 * n2 * (n2 - n1) / 2) / n**2).sum()
-        q_term = ((a * (n2 - c) + c * (n1 - a)) / (2 * n)).sum()
-        variance = (estimate * p_term + q_term) / w**2
+    # An arm with no events (or no non-events) in every study makes R or S zero: the
+    # estimate is then ±inf/NaN and _result raises an AnalysisInputError.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "OR":
+            r, s = a * d / n, b * c / n
+            p, q_ = (a + d) / n, (b + c) / n
+            R, S = r.sum(), s.sum()
+            estimate = np.log(R / S)
+            variance = (
+                (p * r).sum() / (2 * R**2)
+                + (p * s + q_ * r).sum() / (2 * R * S)
+                + (q_ * s).sum() / (2 * S**2)
+            )
+        elif measure == "RR":
+            R, S = (a * n2 / n).sum(), (c * n1 / n).sum()
+            estimate = np.log(R / S)
+            variance = ((n1 * n2 * (a + c) - a * c * n) / n**2).sum() / (R * S)
+        else:
+            w = (n1 * n2 / n).sum()
+            estimate = ((a * n2 - c * n1) / n).sum() / w
+            p_term = ((n1**2 * c - n2**2 * a + n1 * n2 * (n2 - n1) / 2) / n**2).sum()
+            q_term = ((a * (n2 - c) + c * (n1 - a)) / (2 * n)).sum()
+            variance = (estimate * p_term + q_term) / w**2
 
     # metafor's rma.mh computes Q from escalc values with drop00=TRUE (its default there).
     yi, vi = binary_effects(ai, n1i, ci, n2i, measure, drop00=True)
     usable = np.isfinite(yi) & np.isfinite(vi) & (vi > 0)
-    q = float(((yi[usable] - estimate) ** 2 / vi[usable]).sum())
+    with np.errstate(invalid="ignore"):
+        q = float(((yi[usable] - estimate) ** 2 / vi[usable]).sum())
     return _result(
         float(estimate), float(variance), q, int(usable.sum()) - 1, len(a), measure, "MH", level
     )
@@ -143,6 +147,10 @@ def peto(
     with np.errstate(invalid="ignore", divide="ignore"):
         variance_i = n1 * n2 * events * (n - events) / (n**2 * (n - 1))
     informative = variance_i > 0
+    if not informative.any():
+        raise AnalysisInputError(
+            "Peto OR: the tables carry no information (no events, or only events, in every study)"
+        )
     o_e = (a - expected)[informative]
     v = variance_i[informative]
     estimate = o_e.sum() / v.sum()

@@ -21,7 +21,7 @@ from scipy import stats
 
 from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
-from evsynth.tau2 import Batch, generalised_q, solve_generalised_q
+from evsynth.tau2 import METHODS, Batch, estimate_tau2, generalised_q, solve_generalised_q
 
 
 class Tau2Interval(NamedTuple):
@@ -68,9 +68,18 @@ def tau2_ci(
     method: str = "REML",
     level: float = 0.95,
 ) -> Tau2Interval:
-    """Q-profile confidence interval for tau² (Viechtbauer 2007), as metafor's
-    ``confint.rma.uni``. The interval does not depend on the point estimator; ``method`` is
-    accepted so the call mirrors :func:`evsynth.pool`."""
+    """Q-profile confidence interval for tau² (Viechtbauer 2007, eqs. 6–7), as metafor's
+    ``confint.rma.uni``.
+
+    The bounds solve Q(tau²) = χ²(k − 1) quantiles and do not depend on the point estimator,
+    except through metafor's search range [0, tau²_max] with tau²_max = max(100, 10·taû²)
+    (taû² by ``method``): a bound beyond the range is reported as tau²_max, a bound below 0
+    as 0 (both bounds are 0 when Q(0) is below the upper χ² quantile).
+    """
+    if method not in METHODS:
+        raise AnalysisInputError(f"tau2_ci: method {method!r} is not one of {METHODS}")
+    if not 0 < level < 1:
+        raise AnalysisInputError(f"tau2_ci: level {level!r} must lie between 0 and 1")
     arrays = as_float_arrays(None, yi=yi, vi=vi)
     y, v = arrays["yi"], arrays["vi"]
     if len(y) < 2:
@@ -78,10 +87,14 @@ def tau2_ci(
     if not (np.isfinite(y).all() and np.isfinite(v).all() and (v > 0).all()):
         raise AnalysisInputError("tau2_ci: yi and vi must be finite and vi positive")
     batch = Batch.single(y, v)
+    tau2_max = max(100.0, 10.0 * float(estimate_tau2(batch, method).tau2[0]))
     df = len(y) - 1
     alpha = 1 - level
-    lower_target = stats.chi2.ppf(1 - alpha / 2, df)
-    upper_target = stats.chi2.ppf(alpha / 2, df)
-    low = solve_generalised_q(batch, np.array([lower_target]))[0]
-    high = solve_generalised_q(batch, np.array([upper_target]))[0]
+    targets = np.array([stats.chi2.ppf(1 - alpha / 2, df), stats.chi2.ppf(alpha / 2, df)])
+    two = Batch(
+        np.repeat(batch.y, 2, axis=0),
+        np.repeat(batch.v, 2, axis=0),
+        np.repeat(batch.mask, 2, axis=0),
+    )
+    low, high = np.minimum(solve_generalised_q(two, targets), tau2_max)
     return Tau2Interval(float(low), float(high))

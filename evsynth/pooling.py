@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,7 +111,8 @@ def pool_batch(
     z = stats.norm.ppf(1 - alpha / 2)
     with np.errstate(invalid="ignore"):
         crit = np.where(use_t, stats.t.ppf(1 - alpha / 2, np.where(use_t, df, 1)), z)
-    statistic = mu / se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = mu / se  # ±inf when all yi are equal under HKSJ (se = 0), as metafor
     p_value = np.where(
         use_t,
         2 * stats.t.sf(np.abs(statistic), np.where(use_t, df, 1)),
@@ -185,7 +187,7 @@ def pool(
     return PoolResult(**{key: _scalar(out[key][0]) for key in FIELDS})
 
 
-def _scalar(value: object) -> object:
+def _scalar(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, np.integer):

@@ -3,17 +3,19 @@
 A batch holds N meta-analyses padded to the largest k: arrays ``y`` and ``v`` of shape
 (N, kmax) and a boolean ``mask`` marking real studies. Every estimator works on the whole
 batch with numpy; only analyses whose Fisher scoring fails to converge fall back to a
-per-analysis bracketing root search. Definitions follow metafor's ``rma.uni`` (Viechtbauer
-2010) for the intercept-only model:
+per-analysis bracketing root search (``scipy.optimize.brentq``). Definitions follow
+metafor's ``rma.uni`` (Viechtbauer 2010) for the intercept-only model:
 
 * ``EE``: equal effects, tau² = 0.
 * ``DL``: DerSimonian & Laird (1986), method of moments with inverse-variance weights.
 * ``HE``: Hedges (1983) / Hedges & Olkin (1985), unweighted method of moments.
 * ``SJ``: Sidik & Jonkman (2005), one step from the start value Σ(y − ȳ)²/k.
-* ``PM``: Paule & Mandel (1982): the tau² at which the generalised Q equals k − 1.
-* ``ML`` / ``REML``: (restricted) maximum likelihood (Viechtbauer 2005): the root of the
-  score in tau² ≥ 0 (eqs. 9–10), found for the whole batch by a bracketing search started
-  with a Fisher-scoring step from the HE estimate; 0 when the score is not positive at 0.
+* ``PM``: Paule & Mandel (1982): the tau² at which the generalised Q equals k − 1, solved to
+  ~1e-12 (metafor's ``uniroot`` stops at its ``tol`` = 1.2e-4 by default: compare with
+  ``control=list(tol=1e-13)``).
+* ``ML`` / ``REML``: (restricted) maximum likelihood (Viechtbauer 2005) by Fisher scoring
+  from the HE estimate with step halving at the boundary (eqs. 9–10), vectorised over the
+  batch, with metafor's check that the likelihood at tau² = 0 is not higher.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ METHODS = ("EE", "DL", "HE", "SJ", "PM", "ML", "REML")
 #: Convergence tolerance on tau² for the iterative estimators (metafor's default is 1e-5;
 #: we converge much tighter so results agree with metafor to 1e-6 or better).
 TOLERANCE = 1e-12
-MAX_ITER = 1000
+MAX_ITER = 200
 
 
 @dataclass(frozen=True)
@@ -163,14 +165,28 @@ def _score(batch: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
         return _score_and_information(batch, tau2, reml)[0]
 
 
-def _solve_score(batch: Batch, reml: bool) -> Tau2Estimate:
-    """Root of the (restricted) likelihood's score in tau² ≥ 0, for every analysis at once.
+def log_likelihood(batch: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
+    """(Restricted) log-likelihood of the intercept-only model, up to a constant
+    (Viechtbauer 2005, eqs. 5 and 6): −½Σlog(vᵢ + tau²) − ½Σwᵢ(yᵢ − μ̂)² [− ½ log Σwᵢ]."""
+    w = weights(batch, tau2)
+    sw = w.sum(axis=1)
+    mu = (w * batch.y).sum(axis=1) / sw
+    rss = (w * np.where(batch.mask, batch.y - mu[:, None], 0.0) ** 2).sum(axis=1)
+    log_var = np.where(batch.mask, np.log(batch.v + np.asarray(tau2)[:, None]), 0.0).sum(axis=1)
+    ll = -0.5 * log_var - 0.5 * rss
+    return ll - 0.5 * np.log(sw) if reml else ll
 
-    Like metafor's Fisher scoring, the search starts at the HE estimate and follows the sign
-    of the score: upwards when the score is positive there, downwards otherwise. The bracket
-    is widened (doubling up, halving down) until the score changes sign, then narrowed by the
-    Illinois variant of regula falsi (superlinear, never leaves the bracket). When the score
-    stays negative down to tau² = 0 the estimate is 0, on the boundary of the parameter space.
+
+def _fisher_scoring(batch: Batch, reml: bool) -> Tau2Estimate:
+    """ML/REML tau² by Fisher scoring (Viechtbauer 2005, eqs. 9–10), all analyses at once.
+
+    As metafor's ``rma.uni``: start at the HE estimate (truncated at 0), step
+    tau² ← tau² + score/information, and halve a step that would leave tau² ≥ 0. A step that
+    would cross 0 while the score at 0 is not positive goes to 0 directly: that is the limit
+    metafor's repeated halving approaches, reached exactly instead of asymptotically.
+    Converged when the change is below ``TOLERANCE``·max(1, tau²). Afterwards, metafor's
+    ``ll0check``: if the likelihood at tau² = 0 is higher than at the root found, tau² = 0.
+    Analyses with k = 1 have tau² = 0.
     """
     n = len(batch.y)
     tau2 = np.zeros(n)
@@ -180,111 +196,69 @@ def _solve_score(batch: Batch, reml: bool) -> Tau2Estimate:
     if len(rows) == 0:
         return Tau2Estimate(tau2, converged, iterations)
     sub = _subset(batch, rows)
-    start = _he(sub)
-    f_start = _score(sub, start, reml)
-    up = f_start > 0
-
-    def score_at(where: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.flatnonzero(where)
-        return _score(_subset(sub, idx), values[idx], reml), idx
-
-    # Upwards: lo = start, hi doubles until the score turns negative.
-    lo = np.where(up, start, 0.0)
-    f_lo = np.where(up, f_start, np.nan)
-    hi = np.where(up, np.maximum(start, 1e-6) * 2.0, start)
-    f_hi = f_start.copy()
-    f, idx = score_at(up, hi)
-    f_hi[idx] = f
-    grow = up & (f_hi > 0)
-    while grow.any():
-        lo[grow], f_lo[grow], hi[grow] = hi[grow], f_hi[grow], hi[grow] * 2.0
-        f, idx = score_at(grow, hi)
-        f_hi[idx] = f
-        grow = grow & (f_hi > 0) & (hi < 1e12)
-    # Downwards: hi = start, lo halves towards 0 until the score turns positive.
-    down = ~up & (start > 0)
-    lo[down] = start[down] / 2.0
-    f, idx = score_at(down, lo)
-    f_lo[idx] = f
-    shrink = down & (f_lo <= 0)
-    for _ in range(60):
-        if not shrink.any():
-            break
-        hi[shrink], f_hi[shrink], lo[shrink] = lo[shrink], f_lo[shrink], lo[shrink] / 2.0
-        f, idx = score_at(shrink, lo)
-        f_lo[idx] = f
-        shrink = shrink & (f_lo <= 0)
-    # Nothing positive found above 0 (or the start was 0): check the boundary itself.
-    at_zero = ~up & ~(down & (f_lo > 0))
-    if at_zero.any():
-        f, idx = score_at(at_zero, np.zeros(len(rows)))
-        interior = np.zeros(len(rows), dtype=bool)
-        interior[idx[f > 0]] = True
-        lo[interior], f_lo[interior] = 0.0, f[f > 0]
-        fresh = interior & (start == 0)
-        hi[fresh] = 1e-6
-        f, idx = score_at(fresh, hi)
-        f_hi[idx] = f
-        grow = fresh & (f_hi > 0)
-        while grow.any():
-            lo[grow], f_lo[grow], hi[grow] = hi[grow], f_hi[grow], hi[grow] * 2.0
-            f, idx = score_at(grow, hi)
-            f_hi[idx] = f
-            grow = grow & (f_hi > 0) & (hi < 1e12)
-        at_zero = at_zero & ~interior
-    keep = np.flatnonzero(~at_zero)
-    rows, sub = rows[keep], _subset(sub, keep)
-    lo, hi, f_lo, f_hi = lo[keep], hi[keep], f_lo[keep], f_hi[keep]
-
+    t = _he(sub)
+    score_at_zero = _score(sub, np.zeros(len(rows)), reml)
     active = np.ones(len(rows), dtype=bool)
-    x = lo.copy()
-    side = np.zeros(len(rows), dtype=int)
     count = np.zeros(len(rows), dtype=int)
     for it in range(1, MAX_ITER + 1):
         idx = np.flatnonzero(active)
         if len(idx) == 0:
             break
-        a, b, fa, fb = lo[idx], hi[idx], f_lo[idx], f_hi[idx]
+        current = t[idx]
         with np.errstate(invalid="ignore", divide="ignore"):
-            trial = b - fb * (b - a) / (fb - fa)
-        bad = ~np.isfinite(trial) | (trial <= a) | (trial >= b)
-        trial = np.where(bad, 0.5 * (a + b), trial)
-        ft = _score(_subset(sub, idx), trial, reml)
-        keep_lo = ft > 0
-        # Illinois: halve the function value of an endpoint kept twice in a row.
-        new_side = np.where(keep_lo, 1, -1)
-        repeat = new_side == side[idx]
-        lo[idx] = np.where(keep_lo, trial, a)
-        f_lo[idx] = np.where(keep_lo, ft, np.where(repeat, fa / 2, fa))
-        hi[idx] = np.where(keep_lo, b, trial)
-        f_hi[idx] = np.where(keep_lo, np.where(repeat, fb / 2, fb), ft)
-        side[idx] = new_side
-        x[idx] = trial
+            score, info = _score_and_information(_subset(sub, idx), current, reml)
+            adj = np.where(np.isfinite(score / info), score / info, 0.0)
+        crossing = current + adj < 0
+        to_zero = crossing & (score_at_zero[idx] <= 0)
+        # Step halving (metafor): the smallest h with current + adj/2^h >= 0.
+        halve = crossing & ~to_zero & (current > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            h = np.where(halve, np.ceil(np.log2(-adj / np.where(halve, current, 1.0))), 0.0)
+        adj = np.where(halve, adj * np.exp2(-h), adj)
+        new = np.where(to_zero, 0.0, np.maximum(current + adj, 0.0))
+        t[idx] = new
         count[idx] = it
-        width = hi[idx] - lo[idx]
-        done = (width <= TOLERANCE * np.maximum(1.0, trial)) | (ft == 0)
+        done = np.abs(new - current) <= TOLERANCE * np.maximum(1.0, new)
         active[idx[done]] = False
-    tau2[rows] = x
+
+    # metafor's ll0check: a root below the likelihood at the boundary is not the maximum.
+    found = ~active & (t > 0)
+    if found.any():
+        idx = np.flatnonzero(found)
+        one = _subset(sub, idx)
+        worse = log_likelihood(one, np.zeros(len(idx)), reml) > log_likelihood(one, t[idx], reml)
+        t[idx[worse]] = 0.0
+    tau2[rows] = t
     iterations[rows] = count
     converged[rows] = ~active
     return Tau2Estimate(tau2, converged, iterations)
 
 
 def _bracketing_fallback(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Tau2Estimate:
-    """Brent's method, analysis by analysis, for any analysis the vectorised search left."""
+    """Brent's method (scipy ``brentq``) on the score, analysis by analysis, for the rare
+    analyses where Fisher scoring did not converge within ``MAX_ITER`` steps. The score is
+    bracketed between 0 (where it must be positive for an interior maximum; otherwise
+    tau² = 0) and an upper bound doubled until the score is negative."""
     tau2 = estimate.tau2.copy()
     converged = estimate.converged.copy()
     for row in np.flatnonzero(~converged):
-        one = Batch(batch.y[row : row + 1], batch.v[row : row + 1], batch.mask[row : row + 1])
+        one = _subset(batch, np.array([row]))
 
         def score(t: float, one: Batch = one) -> float:
             return float(_score(one, np.array([t]), reml)[0])
 
+        if not score(0.0) > 0:
+            tau2[row], converged[row] = 0.0, True
+            continue
         upper = max(1.0, float(tau2[row]) * 2)
         while score(upper) > 0 and upper < 1e12:
-            upper *= 4
-        tau2[row] = optimize.brentq(score, 0.0, upper, xtol=1e-15, rtol=1e-14, maxiter=500)
-        converged[row] = True
+            upper *= 2
+        if score(upper) > 0:
+            continue  # no root below 1e12: left unconverged (flagged, not NaN)
+        root, info = optimize.brentq(
+            score, 0.0, upper, xtol=1e-15, rtol=4 * np.finfo(float).eps, full_output=True
+        )
+        tau2[row], converged[row] = root, info.converged
     return Tau2Estimate(tau2, converged, estimate.iterations)
 
 
@@ -305,7 +279,7 @@ def estimate_tau2(batch: Batch, method: str = "REML") -> Tau2Estimate:
         return Tau2Estimate(_pm(batch), done, zeros)
     if method in ("ML", "REML"):
         reml = method == "REML"
-        estimate = _solve_score(batch, reml)
+        estimate = _fisher_scoring(batch, reml)
         if not estimate.converged.all():
             estimate = _bracketing_fallback(batch, estimate, reml)
         return estimate
