@@ -9,13 +9,17 @@ rule analyse:
     output:
         json=f"{RESULTS}/analyses/{{dataset}}.json",
         summary=f"{RESULTS}/analyses/{{dataset}}_summary.csv",
-    wildcard_constraints:
-        dataset="|".join(DATASETS),
-    params:
-        settings=lambda wildcards: dataset_digest(wildcards.dataset),
     log:
         f"{RESULTS}/logs/analyse_{{dataset}}.log",
+    wildcard_constraints:
+        dataset="|".join(DATASETS),
+    conda:
+        "../../environment.yml"
+    params:
+        python=PYTHON,
+        config=CONFIG_FILE,
+        settings=lambda wildcards: dataset_digest(wildcards.dataset),
     shell:
-        "{PYTHON} scripts/analyse.py --config config/config.yaml "
+        "{params.python} scripts/analyse.py --config {params.config} "
         "--dataset {wildcards.dataset} --table {input.table} "
         "--json {output.json} --summary {output.summary} --log {log}"

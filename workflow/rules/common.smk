@@ -1,12 +1,17 @@
 # Shared names: the validated config and the files each stage reads or writes.
+import os
 import sys
 
 from evsynth.config import validate_config
 from evsynth.errors import DataValidationError
 from evsynth.workflow import config_digest, library_sources
 
+CONFIG_FILE = (
+    str(workflow.configfiles[-1]) if workflow.configfiles else "config/config.yaml"
+)
+
 try:
-    CONFIG = validate_config(config, source="config/config.yaml", project_dir=workflow.basedir)
+    CONFIG = validate_config(config, source=CONFIG_FILE, project_dir=workflow.basedir)
 except DataValidationError as error:
     sys.exit(f"Invalid configuration:\n{error}")
 
@@ -26,6 +31,10 @@ PLOTS = library_sources("plots")
 REPORTING = library_sources("report")
 
 
+def parent(path):
+    return os.path.dirname(path) or "."
+
+
 def schema(name):
     return f"{SCHEMAS}/{name}.schema.yaml"
 
@@ -34,6 +43,7 @@ def dataset_digest(dataset):
     """Digest of every config setting that the analyses of ``dataset`` read."""
     sections = ("analyses", "markers")
     chosen = {
-        s: {k: v for k, v in CONFIG[s].items() if v["dataset"] == dataset} for s in sections
+        s: {k: v for k, v in CONFIG[s].items() if v["dataset"] == dataset}
+        for s in sections
     }
     return config_digest({**chosen, "subgroup_titles": CONFIG["subgroup_titles"]})

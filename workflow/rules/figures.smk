@@ -8,10 +8,15 @@ rule figures:
         library=PLOTS,
     output:
         manifest=f"{RESULTS}/figures/{{dataset}}.figures.json",
-    wildcard_constraints:
-        dataset="|".join(DATASETS),
     log:
         f"{RESULTS}/logs/figures_{{dataset}}.log",
+    wildcard_constraints:
+        dataset="|".join(DATASETS),
+    conda:
+        "../../environment.yml"
+    params:
+        python=PYTHON,
+        outdir=lambda wildcards, output: parent(output.manifest),
     shell:
-        "{PYTHON} scripts/figures.py --results {input.json} "
-        "--outdir {RESULTS}/figures --manifest {output.manifest} --log {log}"
+        "{params.python} scripts/figures.py --results {input.json} "
+        "--outdir {params.outdir} --manifest {output.manifest} --log {log}"

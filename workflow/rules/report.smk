@@ -5,7 +5,9 @@
 rule report:
     input:
         analyses=expand(f"{RESULTS}/analyses/{{dataset}}.json", dataset=DATASETS),
-        summaries=expand(f"{RESULTS}/analyses/{{dataset}}_summary.csv", dataset=DATASETS),
+        summaries=expand(
+            f"{RESULTS}/analyses/{{dataset}}_summary.csv", dataset=DATASETS
+        ),
         figures=expand(f"{RESULTS}/figures/{{dataset}}.figures.json", dataset=DATASETS),
         narrative=CONFIG["paths"]["narrative"],
         settings=CONFIG["paths"]["report_settings"],

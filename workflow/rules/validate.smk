@@ -10,9 +10,16 @@ rule validate_studies:
         f"{PROCESSED}/studies.csv",
     log:
         f"{RESULTS}/logs/validate_studies.log",
+    conda:
+        "../../environment.yml"
+    params:
+        python=PYTHON,
+        raw=lambda wildcards, input: parent(input.table),
+        schemas=lambda wildcards, input: parent(input.schema),
+        outdir=lambda wildcards, output: parent(output[0]),
     shell:
-        "{PYTHON} scripts/validate.py --raw-dir {RAW} --out-dir {PROCESSED} "
-        "--table studies --schema-dir {SCHEMAS} --log {log}"
+        "{params.python} scripts/validate.py --raw-dir {params.raw} --out-dir {params.outdir} "
+        "--table studies --schema-dir {params.schemas} --log {log}"
 
 
 rule validate_table:
@@ -23,10 +30,17 @@ rule validate_table:
         library=ENGINE,
     output:
         f"{PROCESSED}/{{table}}.csv",
-    wildcard_constraints:
-        table="|".join(TABLES),
     log:
         f"{RESULTS}/logs/validate_{{table}}.log",
+    wildcard_constraints:
+        table="|".join(TABLES),
+    conda:
+        "../../environment.yml"
+    params:
+        python=PYTHON,
+        raw=lambda wildcards, input: parent(input.table),
+        schemas=lambda wildcards, input: parent(input.schema),
+        outdir=lambda wildcards, output: parent(output[0]),
     shell:
-        "{PYTHON} scripts/validate.py --raw-dir {RAW} --out-dir {PROCESSED} "
-        "--table {wildcards.table} --schema-dir {SCHEMAS} --log {log}"
+        "{params.python} scripts/validate.py --raw-dir {params.raw} --out-dir {params.outdir} "
+        "--table {wildcards.table} --schema-dir {params.schemas} --log {log}"
