@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from scipy import stats
 
@@ -25,7 +26,15 @@ from evsynth.errors import AnalysisInputError
 
 @dataclass(frozen=True)
 class NNTResult:
-    """Risk difference (intervention − control) and the NNT/NNH derived from it."""
+    """Risk difference (intervention − control) and the NNT/NNH derived from it.
+
+    ``risk_difference``, ``rd_ci_low``, ``rd_ci_high``: RD and its CI (positive = more events
+    with the intervention); ``control_risk``, ``treat_risk``: the two risks; ``nnt``: 1/|RD|
+    unrounded, signed > 0 for benefit (NNTB) and < 0 for harm (NNTH), ∞ when RD = 0;
+    ``direction``: "benefit", "harm" or "none" (``events_are`` decides which sign is a
+    benefit); ``rounded``: NNTB rounded up or NNTH rounded down (None when RD = 0);
+    ``label``: e.g. "NNTH 273"; ``ci_label``: "NNTH 148 to NNTH 1,712", or "NNTB 10 to ∞ to
+    NNTH 14" when the CI of the RD includes 0 (Altman 1998); ``level``: CI level."""
 
     risk_difference: float
     rd_ci_low: float
@@ -100,14 +109,26 @@ def _build(
     )
 
 
+class RiskDifference(NamedTuple):
+    """RD (intervention − control), its Wald CI and standard error."""
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    se: float
+
+
 def risk_difference(
     ai: float, n1i: float, ci: float, n2i: float, level: float = 0.95
-) -> tuple[float, float, float]:
-    """RD = ai/n1i − ci/n2i with its Wald confidence interval (no continuity correction)."""
+) -> RiskDifference:
+    """RD = ai/n1i − ci/n2i with its Wald CI RD ± z·SE, no continuity correction, and
+    Var(RD) = p₁(1 − p₁)/n1i + p₂(1 − p₂)/n2i (metafor ``escalc(measure="RD")``)."""
+    if not 0 < level < 1:
+        raise AnalysisInputError(f"level {level!r} must lie between 0 and 1")
     yi, vi = binary_effects([ai], [n1i], [ci], [n2i], "RD", to="none")
     z = stats.norm.ppf(0.5 + level / 2)
-    half = z * math.sqrt(vi[0])
-    return float(yi[0]), float(yi[0] - half), float(yi[0] + half)
+    se = math.sqrt(vi[0])
+    return RiskDifference(float(yi[0]), float(yi[0] - z * se), float(yi[0] + z * se), se)
 
 
 def nnt_from_counts(
@@ -119,8 +140,11 @@ def nnt_from_counts(
     *,
     events_are: str = "harmful",
 ) -> NNTResult:
-    """NNT or NNH of one trial from its 2×2 table (events ``ai``/``ci`` of ``n1i``/``n2i``)."""
-    rd, low, high = risk_difference(ai, n1i, ci, n2i, level)
+    """NNT or NNH of one trial from its 2×2 table (events ``ai``/``ci`` of ``n1i``/``n2i``):
+    1/|RD| with the Wald CI of :func:`risk_difference`, bounds inverted (Altman 1998).
+    ``events_are="harmful"`` (default; e.g. fractures): fewer events with the intervention
+    is a benefit (NNTB); ``"beneficial"``: more events is a benefit."""
+    rd, low, high, _ = risk_difference(ai, n1i, ci, n2i, level)
     return _build(rd, low, high, ci / n2i, events_are, level)
 
 
@@ -143,7 +167,9 @@ def nnt_from_ratio(
     events_are: str = "harmful",
     level: float = 0.95,
 ) -> NNTResult:
-    """NNT or NNH of a pooled RR or OR applied to an assumed control risk."""
+    """NNT or NNH of a pooled RR or OR (natural scale, with its CI) applied to an assumed
+    control risk ACR (Cochrane Handbook §15.4.4): RD = ACR·(RR − 1), or for OR
+    RD = OR·ACR/(1 − ACR + OR·ACR) − ACR; the CI of the RD from the ratio's CI bounds."""
     if not 0 < control_risk < 1:
         raise AnalysisInputError(f"control risk {control_risk} must lie strictly between 0 and 1")
     if not (0 < ci_low <= ratio <= ci_high):

@@ -6,15 +6,20 @@ weights 1/(vᵢ + tau²); the residual tau² by
 * ``REML`` (default) or ``ML``: Fisher scoring (Viechtbauer 2005; Raudenbush 2009, eqs. 16.19
   and 16.23) from the generalised Hedges estimate, with step halving, kept in [0, ∞);
 * ``DL``: method of moments on the fixed-effect residuals (Raudenbush 2009, eq. 16.15);
-* ``EE``: tau² = 0.
+* ``HE``: the generalised Hedges estimator on OLS residuals (Raudenbush 2009, eq. 16.14);
+* ``EE``: tau² = 0 (I², H² from QE and R² the adjusted R² of the weighted fit, as metafor).
 
 Tests: ``ci_method="z"`` gives z tests and an omnibus χ² test QM of all slopes;
 ``"hksj"`` (Knapp & Hartung 2003) multiplies the covariance of β by
-s² = Σ wᵢ eᵢ²/(k − p) and uses t(k − p) and F(m, k − p). QE tests residual heterogeneity with
-fixed-effect weights on k − p df. The pseudo-R² is the share of tau² explained:
-R² = max(0, 100·(tau²₀ − tau²)/tau²₀), tau²₀ from the model without moderators (Raudenbush
-2009, eq. 16.26), as metafor reports it. I² and H² use s² = (k − p)/tr(P) with
-fixed-effect weights (metafor's definition for models with moderators).
+s² = Σ wᵢ eᵢ²/(k − p) and uses t(k − p) and F(m, k − p) with QM/m as the statistic
+(metafor ``test="knha"``); ``"hksj_modified"`` truncates s² below at 1 (``test="adhoc"``).
+An intercept-only model tests the intercept in QM (metafor's default ``btt``).
+
+QE tests residual heterogeneity with fixed-effect weights on k − p df. The pseudo-R² is the
+share of tau² explained, R² = max(0, 100·(tau²₀ − tau²)/tau²₀), tau²₀ from the model without
+moderators (Raudenbush 2009, eq. 16.26), as metafor reports it. I² and H² use the typical
+variance s² = (k − p)/tr(P) with fixed-effect weights (metafor's definition for models with
+moderators).
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
+from evsynth.tau2 import Batch, estimate_tau2
 
-REGRESSION_METHODS = ("REML", "ML", "DL", "EE")
+REGRESSION_METHODS = ("REML", "ML", "DL", "HE", "EE")
+CI_METHODS = ("z", "hksj", "hksj_modified")
 TOLERANCE = 1e-12
+MAX_ITER = 1000
 
 
 @dataclass(frozen=True)
@@ -83,9 +91,13 @@ def _critical(ci_method: str, level: float, df: int) -> float:
 
 
 def design_matrix(
-    moderators: np.ndarray | pd.DataFrame | Sequence[float], k: int, names: Sequence[str] | None
+    moderators: np.ndarray | pd.DataFrame | Sequence[float] | None,
+    k: int,
+    names: Sequence[str] | None,
 ) -> tuple[np.ndarray, list[str]]:
     """The design matrix [1, moderators] and its column names."""
+    if moderators is None:
+        moderators = np.empty((k, 0))
     if isinstance(moderators, pd.DataFrame):
         columns = [str(c) for c in moderators.columns]
         x = moderators.to_numpy(dtype=float)
@@ -126,49 +138,92 @@ def _p_matrix(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.diag(w) - wx @ xtwx_inv @ wx.T
 
 
+def _log_likelihood(x: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float, reml: bool) -> float:
+    """(Restricted) log-likelihood up to a constant (Viechtbauer 2005, eqs. 4 and 5)."""
+    w = 1 / (v + tau2)
+    beta, xtwx_inv = _wls(x, y, w)
+    e = y - x @ beta
+    ll = -0.5 * (np.log(v + tau2).sum() + (w * e**2).sum())
+    if reml:
+        ll += 0.5 * np.linalg.slogdet(xtwx_inv)[1]
+    return float(ll)
+
+
+def _score_information(
+    x: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float, reml: bool
+) -> tuple[float, float]:
+    """Score and expected information of tau² (Viechtbauer 2005, eqs. 9-10, with P for X)."""
+    w = 1 / (v + tau2)
+    pm = _p_matrix(x, w)
+    py = pm @ y
+    if reml:
+        return 0.5 * float(py @ py - np.trace(pm)), 0.5 * float(np.sum(pm * pm))
+    return 0.5 * float(py @ py - w.sum()), 0.5 * float((w**2).sum())
+
+
 def _tau2_reml_ml(x: np.ndarray, y: np.ndarray, v: np.ndarray, reml: bool) -> tuple[float, bool]:
+    """Fisher scoring as metafor's ``rma.uni``: start at the generalised Hedges estimate,
+    tau² ← tau² + score/information, halve a step that would make tau² negative (Viechtbauer
+    2005); a step that crosses 0 while the score at 0 is ≤ 0 goes to the boundary exactly
+    (the limit of the halvings, as :mod:`evsynth.tau2`). metafor's ``ll0check``: a root whose
+    likelihood is below the likelihood at tau² = 0 is replaced by 0."""
+    tau2 = _tau2_he(x, y, v)
+    score_zero = _score_information(x, y, v, 0.0, reml)[0]
+    converged = False
+    for _ in range(MAX_ITER):
+        score, info = _score_information(x, y, v, tau2, reml)
+        adj = score / info
+        if tau2 + adj < 0:
+            if score_zero <= 0 or tau2 <= 0:
+                adj = -tau2
+            else:
+                while tau2 + adj < 0:
+                    adj /= 2
+        new = max(0.0, tau2 + adj)
+        change = abs(new - tau2)
+        tau2 = new
+        if change <= TOLERANCE * max(1.0, tau2):
+            converged = True
+            break
+    if not converged:
+        return _maximise_likelihood(x, y, v, reml), False
+    if tau2 > 0:
+        ll0 = _log_likelihood(x, y, v, 0.0, reml)
+        if ll0 > _log_likelihood(x, y, v, tau2, reml):
+            tau2 = 0.0
+    return tau2, converged
+
+
+def _maximise_likelihood(x: np.ndarray, y: np.ndarray, v: np.ndarray, reml: bool) -> float:
+    """Fallback when Fisher scoring oscillates (metafor stops with an error there): the global
+    maximum of the (restricted) likelihood over tau² ∈ [0, upper], by a grid on a square-root
+    scale refined with a bounded Brent search around the best grid point."""
     k, p = x.shape
-    # Start: generalised Hedges (method of moments with OLS).
     hat = x @ np.linalg.pinv(x)
     resid = y - hat @ y
-    tau2 = max(0.0, (resid @ resid - np.trace((np.eye(k) - hat) @ np.diag(v))) / (k - p))
+    upper = max(10 * float(resid @ resid) / max(k - p, 1), 10 * float(v.max()), 1e-8)
+    grid = np.linspace(0.0, np.sqrt(upper), 401) ** 2
+    ll = np.array([_log_likelihood(x, y, v, t, reml) for t in grid])
+    best = int(np.argmax(ll))
+    low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    found = optimize.minimize_scalar(
+        lambda t: -_log_likelihood(x, y, v, t, reml),
+        bounds=(low, high),
+        method="bounded",
+        options={"xatol": 1e-12 * max(1.0, high)},
+    )
+    if best == 0 and -found.fun <= ll[0]:
+        return 0.0
+    return float(found.x)
 
-    def loglik(t: float) -> float:
-        w = 1 / (v + t)
-        beta, xtwx_inv = _wls(x, y, w)
-        e = y - x @ beta
-        ll = -0.5 * (np.log(v + t).sum() + (w * e**2).sum())
-        if reml:
-            ll -= 0.5 * np.linalg.slogdet(np.linalg.inv(xtwx_inv))[1]
-        return float(ll)
 
-    ll = loglik(tau2)
-    for _ in range(1000):
-        w = 1 / (v + tau2)
-        if reml:
-            pm = _p_matrix(x, w)
-            py = pm @ y
-            score = 0.5 * (py @ py - np.trace(pm))
-            info = 0.5 * np.trace(pm @ pm)
-        else:
-            beta, _ = _wls(x, y, w)
-            e = y - x @ beta
-            score = 0.5 * ((w**2 * e**2).sum() - w.sum())
-            info = 0.5 * (w**2).sum()
-        step = score / info
-        candidate = max(0.0, tau2 + step)
-        new_ll = loglik(candidate)
-        halvings = 0
-        while new_ll < ll - 1e-14 * abs(ll) and halvings < 30:
-            step /= 2
-            candidate = max(0.0, tau2 + step)
-            new_ll = loglik(candidate)
-            halvings += 1
-        change = abs(candidate - tau2)
-        tau2, ll = candidate, new_ll
-        if change <= TOLERANCE * max(1.0, tau2):
-            return tau2, True
-    return tau2, False
+def _tau2_he(x: np.ndarray, y: np.ndarray, v: np.ndarray) -> float:
+    """Generalised Hedges estimator: OLS residuals, tau² = (RSS − tr((I − H)V))/(k − p)
+    (Raudenbush 2009, eq. 16.14)."""
+    k, p = x.shape
+    hat = x @ np.linalg.pinv(x)
+    resid = y - hat @ y
+    return max(0.0, float(resid @ resid - np.sum((1 - np.diag(hat)) * v)) / (k - p))
 
 
 def _tau2_dl(x: np.ndarray, y: np.ndarray, v: np.ndarray) -> float:
@@ -185,30 +240,75 @@ def residual_tau2(x: np.ndarray, y: np.ndarray, v: np.ndarray, method: str) -> t
         return 0.0, True
     if method == "DL":
         return _tau2_dl(x, y, v), True
+    if method == "HE":
+        return _tau2_he(x, y, v), True
     return _tau2_reml_ml(x, y, v, reml=method == "REML")
+
+
+def _pseudo_r2(
+    y: np.ndarray, v: np.ndarray, tau2: float, qe: float, k: int, p: int, method: str
+) -> float:
+    """metafor's R² in percent: max(0, 100·(tau²₀ − tau²)/tau²₀) with tau²₀ of the
+    intercept-only model from :func:`evsynth.tau2.estimate_tau2` (the estimator ``pool`` uses;
+    Raudenbush 2009, eq. 16.26), 0 when tau²₀ = 0; for EE the adjusted R² of the weighted
+    least-squares fit, 100·(1 − (QE/(k − p))/(Q/(k − 1))). NaN for an intercept-only model."""
+    if p == 1:
+        return float("nan")
+    if method == "EE":
+        p_null = _p_matrix(np.ones((k, 1)), 1 / v)
+        q0 = float(y @ p_null @ y)
+        if q0 <= 0:
+            return 0.0
+        return 100 * max(0.0, 1 - (qe / (k - p)) / (q0 / (k - 1)))
+    tau2_null = float(estimate_tau2(Batch.single(y, v), method).tau2[0])
+    if tau2_null <= 0:
+        return 0.0
+    return 100 * max(0.0, (tau2_null - tau2) / tau2_null)
 
 
 def meta_regression(
     yi: Sequence[float] | np.ndarray,
     vi: Sequence[float] | np.ndarray,
-    moderators: np.ndarray | pd.DataFrame | Sequence[float],
+    moderators: np.ndarray | pd.DataFrame | Sequence[float] | None,
     method: str = "REML",
     ci_method: str = "z",
     level: float = 0.95,
     *,
     names: Sequence[str] | None = None,
 ) -> MetaRegressionResult:
-    """Fit a mixed-effects meta-regression of ``yi`` on ``moderators`` (intercept added)."""
+    """Fit a mixed-effects meta-regression of ``yi`` on ``moderators`` (intercept added).
+
+    ``moderators``: a 1-D array (one moderator), a k × m array, a DataFrame (its column names
+    become ``names``) or ``None`` / a k × 0 array for the intercept-only model, which equals
+    :func:`evsynth.pooling.pool`. ``method``: "REML" (default), "ML", "DL", "HE" or "EE".
+    ``ci_method``: "z", "hksj" (Knapp & Hartung 2003; metafor ``test="knha"``) or
+    "hksj_modified" (s² ≥ 1; metafor ``test="adhoc"``). ``names`` overrides the coefficient
+    names (intercept first). β̂ = (XᵀWX)⁻¹XᵀWy, Var(β̂) = (XᵀWX)⁻¹ with W = diag(1/(vᵢ + tau²))
+    (Raudenbush 2009, eqs. 16.5-16.6). ``converged`` is False when Fisher scoring did not
+    converge in MAX_ITER steps; tau² is then the global maximum of the (restricted)
+    likelihood found by a grid and Brent search (metafor stops with an error instead).
+    """
     if method not in REGRESSION_METHODS:
         raise AnalysisInputError(
             f"meta-regression method {method!r} is not one of {REGRESSION_METHODS}"
         )
-    if ci_method not in ("z", "hksj"):
-        raise AnalysisInputError(f"meta-regression ci_method {ci_method!r} is not z or hksj")
+    if ci_method not in CI_METHODS:
+        raise AnalysisInputError(
+            f"meta-regression ci_method {ci_method!r} is not one of {CI_METHODS}"
+        )
+    if not 0 < level < 1:
+        raise AnalysisInputError(f"level {level!r} must lie between 0 and 1")
     arrays = as_float_arrays(None, yi=yi, vi=vi)
     y, v = arrays["yi"], arrays["vi"]
-    if not (np.isfinite(y).all() and np.isfinite(v).all() and (v > 0).all()):
-        raise AnalysisInputError("meta-regression: yi must be finite and vi positive")
+    for label, values in (("yi", y), ("vi", v)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise AnalysisInputError(
+                f"meta-regression: {label}[{bad[0]}] is {values[bad[0]]}, not a finite number"
+            )
+    if (v <= 0).any():
+        i = int(np.flatnonzero(v <= 0)[0])
+        raise AnalysisInputError(f"meta-regression: vi[{i}] = {v[i]} is not positive")
     x, labels = design_matrix(moderators, len(y), names)
     k, p = x.shape
     if k <= p:
@@ -220,15 +320,20 @@ def meta_regression(
     w = 1 / (v + tau2)
     beta, vcov = _wls(x, y, w)
     df_resid = k - p
-    if ci_method == "hksj":
+    if ci_method != "z":
+        # Knapp & Hartung (2003): s² = Σ wᵢ eᵢ²/(k − p); metafor test="adhoc" keeps s² ≥ 1.
         e = y - x @ beta
-        vcov = vcov * float((w * e**2).sum() / df_resid)
+        s2 = float((w * e**2).sum() / df_resid)
+        if ci_method == "hksj_modified":
+            s2 = max(s2, 1.0)
+        vcov = vcov * s2
     se = np.sqrt(np.diag(vcov))
     statistic = beta / se
     crit = _critical(ci_method, level, df_resid)
-    slopes = slice(1, p)
-    m = p - 1
-    qm = float(beta[slopes] @ np.linalg.solve(vcov[slopes, slopes], beta[slopes]))
+    # QM tests every slope; the intercept alone for an intercept-only model (metafor's btt).
+    tested = slice(1, p) if p > 1 else slice(0, 1)
+    m = max(p - 1, 1)
+    qm = float(beta[tested] @ np.linalg.solve(vcov[tested, tested], beta[tested]))
     if ci_method == "z":
         p_values = 2 * stats.norm.sf(np.abs(statistic))
         qm_p = float(stats.chi2.sf(qm, m))
@@ -240,13 +345,16 @@ def meta_regression(
         qm_df_residual = float(df_resid)
 
     p_fe = _p_matrix(x, 1 / v)
-    qe = float(y @ p_fe @ y)
-    typical = df_resid / np.trace(p_fe)
-    i2 = 100 * tau2 / (tau2 + typical)
-    h2 = (tau2 + typical) / typical
-    tau2_null, _ = residual_tau2(np.ones((k, 1)), y, v, method)
-    r2 = 100 * max(0.0, (tau2_null - tau2) / tau2_null) if tau2_null > 0 else 0.0
-
+    qe = max(0.0, float(y @ p_fe @ y))
+    if method == "EE":
+        # metafor for equal-effects models: I² and H² from QE.
+        i2 = 100 * max(0.0, (qe - df_resid) / qe) if qe > 0 else 0.0
+        h2 = qe / df_resid
+    else:
+        typical = df_resid / np.trace(p_fe)  # metafor's "typical" variance, i2def = "1"
+        i2 = 100 * tau2 / (tau2 + typical)
+        h2 = (tau2 + typical) / typical
+    r2 = _pseudo_r2(y, v, tau2, qe, k, p, method)
     return MetaRegressionResult(
         coef=beta,
         se=se,

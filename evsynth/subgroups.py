@@ -1,6 +1,7 @@
 """Subgroup analysis and the test for subgroup differences.
 
-Each subgroup is pooled on its own (one batch through :func:`evsynth.pooling.pool_batch`).
+Each subgroup is pooled on its own, all in one batch (:func:`evsynth.pooling.pool_many`, one
+group per subgroup), and all studies together for the overall result.
 The test for subgroup differences:
 
 * ``tau2="separate"`` (default; RevMan 5): each subgroup has its own tau²; the subgroup
@@ -8,7 +9,10 @@ The test for subgroup differences:
   (Borenstein et al. 2009, ch. 19; Cochrane Handbook §10.11.3.1), with I² = 100·max(0,
   (Q − df)/Q) as RevMan prints it.
 * ``tau2="common"``: a mixed-effects meta-regression on subgroup indicators with one
-  residual tau² (metafor ``rma(yi, vi, mods = ~ factor(group))``); the omnibus test QM.
+  residual tau² (metafor ``rma(yi, vi, mods = ~ factor(group))``); the omnibus test QM of
+  the G − 1 indicator coefficients: χ²(G − 1) with ``ci_method="z"``, and with "hksj" /
+  "hksj_modified" metafor's F(G − 1, k − G) test (``test="knha"``/``"adhoc"``), whose
+  statistic is then QM/(G − 1). The per-subgroup rows are the separate pools in both cases.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from scipy import stats
 from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
 from evsynth.pooling import FIELDS, PoolResult, pool, pool_many
-from evsynth.regression import meta_regression
+from evsynth.regression import REGRESSION_METHODS, meta_regression
 
 
 @dataclass(frozen=True)
@@ -48,16 +52,22 @@ def subgroup_analysis(
     tau2: str = "separate",
     level: float = 0.95,
 ) -> SubgroupResult:
-    """Pool within each subgroup and test whether the subgroup effects differ."""
+    """Pool within each subgroup and test whether the subgroup effects differ.
+
+    ``groups`` holds one label per study. Returns the per-subgroup rows (``group`` and the
+    :class:`evsynth.pooling.PoolResult` fields, groups sorted), the overall pool, Q_between,
+    its df and p value, and I²_between = 100·max(0, (Q − df)/Q)."""
     if tau2 not in ("separate", "common"):
         raise AnalysisInputError(f"tau2 {tau2!r} is not 'separate' or 'common'")
     arrays = as_float_arrays(None, yi=yi, vi=vi)
     labels = np.asarray(groups, dtype=object)
     if len(labels) != len(arrays["yi"]):
-        raise AnalysisInputError("groups must have one label per study")
+        raise AnalysisInputError(
+            f"groups has {len(labels)} labels for {len(arrays['yi'])} studies (one per study)"
+        )
     if pd.isna(labels).any():
         raise AnalysisInputError("every study needs a subgroup label (found a missing one)")
-    frame = pd.DataFrame({"group": labels.astype(str), "yi": arrays["yi"], "vi": arrays["vi"]})
+    frame = pd.DataFrame({"group": labels, "yi": arrays["yi"], "vi": arrays["vi"]})
     per_group = pool_many(frame, "group", method=method, ci_method=ci_method, level=level)
     overall = pool(arrays["yi"], arrays["vi"], method, ci_method, level)
     n_groups = len(per_group)
@@ -72,16 +82,13 @@ def subgroup_analysis(
         df = n_groups - 1
         p = float(stats.chi2.sf(q, df))
     else:
+        if method not in REGRESSION_METHODS:
+            raise AnalysisInputError(
+                f"tau2='common' fits a meta-regression, which supports {REGRESSION_METHODS}, "
+                f"not method {method!r}; use tau2='separate' or one of those methods"
+            )
         dummies = pd.get_dummies(frame["group"], drop_first=True, dtype=float)
-        reg_method = method if method in ("REML", "ML", "DL", "EE") else "REML"
-        model = meta_regression(
-            frame["yi"],
-            frame["vi"],
-            dummies,
-            reg_method,
-            "hksj" if ci_method != "z" else "z",
-            level,
-        )
+        model = meta_regression(frame["yi"], frame["vi"], dummies, method, ci_method, level)
         q, df, p = model.qm, model.qm_df, model.qm_pvalue
     i2 = 100 * max(0.0, (q - df) / q) if q > 0 else 0.0
     return SubgroupResult(per_group[["group", *FIELDS]], overall, q, df, p, i2, tau2)
