@@ -198,7 +198,6 @@ def _fisher_scoring(batch: Batch, reml: bool) -> Tau2Estimate:
         return Tau2Estimate(tau2, converged, iterations)
     sub = _subset(batch, rows)
     t = _he(sub)
-    score_at_zero = _score(sub, np.zeros(len(rows)), reml)
     active = np.ones(len(rows), dtype=bool)
     count = np.zeros(len(rows), dtype=int)
     for it in range(1, FISHER_STEPS + 1):
@@ -210,25 +209,17 @@ def _fisher_scoring(batch: Batch, reml: bool) -> Tau2Estimate:
             score, info = _score_and_information(_subset(sub, idx), current, reml)
             adj = np.where(np.isfinite(score / info), score / info, 0.0)
         crossing = current + adj < 0
-        to_zero = crossing & (score_at_zero[idx] <= 0)
         # Step halving (metafor): the smallest h with current + adj/2^h >= 0.
-        halve = crossing & ~to_zero & (current > 0)
+        halve = crossing & (current > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             h = np.where(halve, np.ceil(np.log2(-adj / np.where(halve, current, 1.0))), 0.0)
         adj = np.where(halve, adj * np.exp2(-h), adj)
-        new = np.where(to_zero, 0.0, np.maximum(current + adj, 0.0))
+        new = np.maximum(current + adj, 0.0)
         t[idx] = new
         count[idx] = it
         done = np.abs(new - current) <= TOLERANCE * np.maximum(1.0, new)
         active[idx[done]] = False
 
-    # metafor's ll0check: a root below the likelihood at the boundary is not the maximum.
-    found = ~active & (t > 0)
-    if found.any():
-        idx = np.flatnonzero(found)
-        one = _subset(sub, idx)
-        worse = log_likelihood(one, np.zeros(len(idx)), reml) > log_likelihood(one, t[idx], reml)
-        t[idx[worse]] = 0.0
     tau2[rows] = t
     iterations[rows] = count
     converged[rows] = ~active
@@ -251,22 +242,36 @@ def _bracketing_fallback(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Ta
     if len(rows) == 0:
         return estimate
     sub = _subset(batch, rows)
-    f_lo = _score(sub, np.zeros(len(rows)), reml)
-    boundary = ~(f_lo > 0)
-    tau2[rows[boundary]], converged[rows[boundary]] = 0.0, True
-    keep = np.flatnonzero(~boundary)
-    rows, sub, f_lo = rows[keep], _subset(sub, keep), f_lo[keep]
-    lo = np.zeros(len(rows))
-    hi = np.maximum(1.0, 2.0 * tau2[rows])
-    f_hi = _score(sub, hi, reml)
-    grow = f_hi > 0
+    start = tau2[rows].copy()
+    f_start = _score(sub, start, reml)
+    up = f_start > 0
+    lo = np.where(up, start, start / 2.0)
+    hi = np.where(up, np.maximum(1e-8, 2.0 * start), start)
+    f_lo = np.where(up, f_start, _score(sub, lo, reml))
+    f_hi = np.where(up, _score(sub, hi, reml), f_start)
+    # Upwards: double hi until the score turns negative.
+    grow = up & (f_hi > 0)
     while grow.any():
         lo[grow], f_lo[grow], hi[grow] = hi[grow], f_hi[grow], 2.0 * hi[grow]
         idx = np.flatnonzero(grow)
         f_hi[idx] = _score(_subset(sub, idx), hi[idx], reml)
         grow = (f_hi > 0) & (hi < 1e12)
+    # Downwards: halve lo until the score turns positive; none above 1e-15 means tau² = 0.
+    shrink = ~up & ~(f_lo > 0)
+    for _ in range(200):
+        if not shrink.any():
+            break
+        hi[shrink], f_hi[shrink], lo[shrink] = lo[shrink], f_lo[shrink], lo[shrink] / 2.0
+        idx = np.flatnonzero(shrink)
+        f_lo[idx] = _score(_subset(sub, idx), lo[idx], reml)
+        shrink = shrink & ~(f_lo > 0) & (lo > 1e-3 * TOLERANCE)
+    boundary = ~(f_lo > 0)
+    tau2[rows[boundary]], converged[rows[boundary]] = 0.0, True
+    keep = np.flatnonzero(~boundary)
+    rows, sub, start = rows[keep], _subset(sub, keep), start[keep]
+    lo, hi, f_lo, f_hi = lo[keep], hi[keep], f_lo[keep], f_hi[keep]
     active = ~(f_hi > 0)  # no root below 1e12: left unconverged (flagged, not NaN)
-    x = tau2[rows].copy()
+    x = start.copy()
     kept = np.zeros(len(rows), dtype=int)
     for _ in range(MAX_ITER):
         idx = np.flatnonzero(active)
@@ -294,6 +299,20 @@ def _bracketing_fallback(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Ta
     return Tau2Estimate(tau2, converged, estimate.iterations)
 
 
+def _ll0check(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Tau2Estimate:
+    """metafor's ``ll0check``: a root whose likelihood is below the likelihood at tau² = 0 is
+    not the maximum, so tau² = 0 there."""
+    idx = np.flatnonzero(estimate.converged & (estimate.tau2 > 0))
+    if len(idx) == 0:
+        return estimate
+    one = _subset(batch, idx)
+    zero = np.zeros(len(idx))
+    worse = log_likelihood(one, zero, reml) > log_likelihood(one, estimate.tau2[idx], reml)
+    tau2 = estimate.tau2.copy()
+    tau2[idx[worse]] = 0.0
+    return Tau2Estimate(tau2, estimate.converged, estimate.iterations)
+
+
 def estimate_tau2(batch: Batch, method: str = "REML") -> Tau2Estimate:
     """tau² of every analysis in ``batch`` by ``method`` (see the module docstring)."""
     n = len(batch.y)
@@ -314,5 +333,5 @@ def estimate_tau2(batch: Batch, method: str = "REML") -> Tau2Estimate:
         estimate = _fisher_scoring(batch, reml)
         if not estimate.converged.all():
             estimate = _bracketing_fallback(batch, estimate, reml)
-        return estimate
+        return _ll0check(batch, estimate, reml)
     raise ValueError(f"method {method!r} is not one of {METHODS}")

@@ -146,11 +146,6 @@ def test_non_concave_likelihood_matches_metafor() -> None:
     assert res.tau2 == pytest.approx(0.6427169, rel=1e-6)
 
 
-@pytest.mark.xfail(
-    reason="evsynth.tau2 ML/REML returns tau2 = 0 below the interior likelihood maximum that "
-    "metafor finds (owner: tau2.py); remove this marker when pool agrees",
-    strict=False,
-)
 def test_non_concave_likelihood_pool_agrees() -> None:
     assert pool(YI_NC, VI_NC, "ML").tau2 == pytest.approx(0.6427169, rel=1e-6)
 
