@@ -1,0 +1,209 @@
+"""Funnel and bubble plots, deterministic saving, alt text and the figures script.
+
+Analysis dicts are the hand-made ones of test_plots_forest (invented numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evsynth.plots import alt_text, bubble_plot, forest_plot, funnel_plot, save_figure
+from evsynth.plots.bubble import regression_band
+from evsynth.plots.output import write_analysis_figures
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_plots_forest import SVG, make_analysis, svg_root, svg_texts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def with_regression(analysis: dict, ci_method: str = "z") -> dict:
+    """Add a made-up meta-regression on daily_equivalent_iu with its covariance."""
+    k = len(analysis["studies"])
+    analysis["meta_regression"] = {
+        "daily_equivalent_iu": {
+            "coef": [-0.2, 0.0002],
+            "se": [0.1, 0.0001],
+            "vcov": [[0.01, -1e-5], [-1e-5, 1e-8]],
+            "names": ["intercept", "daily_equivalent_iu"],
+            "p_value": [0.05, 0.046],
+            "tau2": 0.02,
+            "k": k,
+            "qm_df_residual": k - 2,
+            "ci_method": ci_method,
+            "level": 0.95,
+            "row_ids": [s["row_id"] for s in analysis["studies"]],
+        }
+    }
+    return analysis
+
+
+def with_egger(analysis: dict) -> dict:
+    analysis["egger"] = {"intercept": -0.1, "slope": 0.5, "statistic": 1.2, "p_value": 0.23}
+    return analysis
+
+
+# ---- funnel ---------------------------------------------------------------------------------
+
+
+def test_funnel_plot_axes_and_points():
+    analysis = with_egger(make_analysis(6))
+    fig = funnel_plot(analysis)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    low, high = ax.get_ylim()
+    assert low > high == 0  # SE 0 at the top
+    points = ax.collections[0].get_offsets()
+    expected = [(math.exp(s["yi"]), math.sqrt(s["vi"])) for s in analysis["studies"]]
+    np.testing.assert_allclose(np.asarray(points), expected)
+    gids = {line.get_gid() for line in ax.lines}
+    assert {"pseudo-ci-low", "pseudo-ci-high", "pooled-line"} <= gids
+    assert "egger-line" not in gids  # k < 10
+    # pseudo 95% limits: estimate ± 1.96 SE
+    line = next(line for line in ax.lines if line.get_gid() == "pseudo-ci-high")
+    x, y = line.get_data()
+    np.testing.assert_allclose(np.log(x), -0.1 + 1.959963984540054 * np.asarray(y))
+
+
+def test_egger_line_when_k_at_least_10_or_requested():
+    big = with_egger(make_analysis(12))
+    assert "egger-line" in {line.get_gid() for line in funnel_plot(big).axes[0].lines}
+    small = with_egger(make_analysis(5))
+    line = next(
+        line
+        for line in funnel_plot(small, egger=True).axes[0].lines
+        if line.get_gid() == "egger-line"
+    )
+    x, y = line.get_data()
+    np.testing.assert_allclose(np.log(x), -0.1 + 0.5 * np.asarray(y))
+
+
+# ---- bubble ---------------------------------------------------------------------------------
+
+
+def test_bubble_plot_sizes_band_and_label():
+    analysis = with_regression(make_analysis(8))
+    fig = bubble_plot(analysis)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Daily-equivalent vitamin D dose (IU/day)"
+    assert ax.get_yscale() == "log"
+    bubbles = next(c for c in ax.collections if c.get_gid() == "bubbles")
+    weights = np.array([1 / (s["vi"] + 0.02) for s in analysis["studies"]])
+    np.testing.assert_allclose(bubbles.get_sizes() / bubbles.get_sizes()[0], weights / weights[0])
+    assert any(c.get_gid() == "ci-band" for c in ax.collections)
+    assert "fitted-line" in {line.get_gid() for line in ax.lines}
+
+
+def test_regression_band_from_coef_and_vcov():
+    fit = with_regression(make_analysis(8))["meta_regression"]["daily_equivalent_iu"]
+    x = np.array([0.0, 1000.0])
+    pred, _low, high = regression_band(fit, x)
+    np.testing.assert_allclose(pred, [-0.2, 0.0])
+    se = np.sqrt([0.01, 0.01 - 2 * 1000 * 1e-5 + 1e6 * 1e-8])
+    np.testing.assert_allclose(high - pred, 1.959963984540054 * se)
+    fit["ci_method"] = "hksj"  # t with k - 2 = 6 df
+    _, _, high_t = regression_band(fit, x)
+    np.testing.assert_allclose(high_t - pred, 2.446911851144969 * se)
+
+
+def test_bubble_plot_needs_the_moderator():
+    with pytest.raises(KeyError, match="meta-regression"):
+        bubble_plot(make_analysis(4))
+
+
+# ---- output -------------------------------------------------------------------------------
+
+
+def test_save_figure_is_byte_identical_and_deterministic(tmp_path):
+    analysis = make_analysis(5, long_label=True)
+    first = save_figure(forest_plot(analysis, "dose_band"), tmp_path / "a" / "fig")
+    second = save_figure(forest_plot(analysis, "dose_band"), tmp_path / "b" / "fig")
+    assert [p.name for p in first] == ["fig.svg", "fig.png"]
+    for one, two in zip(first, second, strict=True):
+        assert one.read_bytes() == two.read_bytes()
+    svg = first[0].read_text()
+    assert "<dc:date>" not in svg and "Matplotlib" not in svg
+    assert b"Software" not in first[1].read_bytes()
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["fig.png", "fig.svg"]  # no temps
+    root = ET.parse(first[0]).getroot()
+    assert next(root.iter(f"{SVG}text")) is not None  # text kept as text
+    assert "DejaVu Sans" in svg  # the bundled font, named for every viewer
+
+
+def test_svg_keeps_text_as_text(tmp_path):
+    fig = forest_plot(make_analysis(3))
+    texts = svg_texts(svg_root(fig))
+    assert "Total (95% CI)" in texts  # text elements, not glyph paths
+
+
+def test_alt_text_from_the_numbers(tmp_path):
+    analysis = make_analysis(8)
+    text = alt_text(analysis, "forest")
+    n = sum(s["n_treat"] + s["n_control"] for s in analysis["studies"])
+    assert text == (
+        f"Forest plot of hip fracture: 8 trials, {n:,} participants; pooled risk ratio "
+        f"{math.exp(-0.1):.2f} (95% CI {math.exp(-0.198):.2f} to {math.exp(-0.002):.2f}), I² 43%."
+    )
+    assert "test for subgroup differences P = 0.07" in alt_text(analysis, "forest", "dose_band")
+    assert "Egger test P = 0.23" in alt_text(with_egger(analysis), "funnel")
+    assert "per 1,000 IU/day" in alt_text(with_regression(analysis), "bubble")
+    assert alt_text(analysis, "loo").startswith("Leave-one-out forest plot of hip fracture: 8 ")
+    written = save_figure(forest_plot(analysis), tmp_path / "x.forest", alt=text)
+    assert written[-1].name == "x.forest.alt.txt"
+    assert written[-1].read_text(encoding="utf-8") == text + "\n"
+
+
+def test_write_analysis_figures_names(tmp_path):
+    analysis = with_egger(with_regression(make_analysis(4)))
+    names = {p.name for p in write_analysis_figures(analysis, tmp_path)}
+    stems = {n.rsplit(".", 1)[0].removesuffix(".alt") for n in names}
+    aid = analysis["id"]
+    assert stems == {
+        f"{aid}.forest",
+        f"{aid}.forest.dose_band",
+        f"{aid}.funnel",
+        f"{aid}.loo",
+        f"{aid}.cumulative",
+        f"{aid}.bubble",
+    }
+    assert len(names) == 3 * len(stems)
+
+
+def test_write_analysis_figures_small_k(tmp_path):
+    analysis = make_analysis(2)
+    del analysis["subgroups"]
+    names = {p.name for p in write_analysis_figures(analysis, tmp_path)}
+    assert names == {f"{analysis['id']}.forest.{ext}" for ext in ("svg", "png", "alt.txt")}
+
+
+def test_figures_script_from_the_command_line(tmp_path):
+    analysis = make_analysis(2)
+    del analysis["subgroups"]
+    results = tmp_path / "made_up.json"
+    results.write_text(json.dumps({"dataset": "made_up", "analyses": [analysis]}))
+    manifest = tmp_path / "figures" / "made_up.figures.json"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "figures.py"),
+            "--results",
+            str(results),
+            "--outdir",
+            str(tmp_path / "figures"),
+            "--manifest",
+            str(manifest),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
+    files = json.loads(manifest.read_text())["files"]
+    assert f"{analysis['id']}.forest.svg" in files
+    assert all((tmp_path / "figures" / name).exists() for name in files)
