@@ -101,6 +101,22 @@ def study_label(study_id: str) -> str:
     return study_id
 
 
+def study_labels(studies: pd.DataFrame) -> list[str]:
+    """Labels for the studies of one analysis; a trial entered as several comparisons (for
+    example per allocation stratum) is told apart by its comparison's qualifier."""
+    repeated = studies["study_id"].duplicated(keep=False)
+    labels = []
+    for study_id, comparison, twice in zip(
+        studies["study_id"], studies["comparison"], repeated, strict=True
+    ):
+        label = study_label(study_id)
+        if twice:
+            qualifier = comparison.split("(", 1)[1].rstrip(")") if "(" in comparison else comparison
+            label = f"{label} ({qualifier})"
+        labels.append(label)
+    return labels
+
+
 def _has_counts(row: Mapping[str, Any]) -> bool:
     return all(pd.notna(row.get(c)) for c in COUNT_COLUMNS) and row.get("count_unit") == "persons"
 
@@ -347,7 +363,7 @@ def run_analysis(
     weights = 1.0 / (vi + tau2)
     weight_pct = 100.0 * weights / weights.sum()
 
-    labels = [study_label(s) for s in studies["study_id"]]
+    labels = study_labels(studies)
     z = 1.959963984540054
     rows_out = []
     for i, record in enumerate(studies.to_dict(orient="records")):
