@@ -38,8 +38,8 @@ def test_shipped_config_is_valid_and_gets_defaults() -> None:
     ("old", "new", "key", "word"),
     [
         (
-            "measure: RR\n    events_are: harmful\n    subgroups: [dose_band, vitamin_d_form, calcium_coadministered]\n    moderators: [daily_equivalent_iu]\n  fractures-nonvertebral",
-            "measure: XX\n    events_are: harmful\n    subgroups: [dose_band, vitamin_d_form, calcium_coadministered]\n    moderators: [daily_equivalent_iu]\n  fractures-nonvertebral",
+            "measure: RR\n    events_are: harmful\n    subgroups: [dose_band",
+            "measure: XX\n    events_are: harmful\n    subgroups: [dose_band",
             "analyses.fractures-hip.measure",
             "not one of",
         ),
