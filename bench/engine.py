@@ -170,7 +170,8 @@ def main() -> None:
             print(f"  {t['peer']:<42} {rate:>14,.0f} fits/s   evsynth ×{ratio:,.1f}")
         if "max_rel_diff_vs_metafor" in report:
             print(
-                f"  largest relative difference from metafor: {report['max_rel_diff_vs_metafor']:.2e}"
+            worst = report["max_rel_diff_vs_metafor"]
+            print(f"  largest relative difference from metafor: {worst:.2e}")
             )
 
 
