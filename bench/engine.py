@@ -169,10 +169,8 @@ def main() -> None:
             rate, ratio = t["fits_per_second"], t["evsynth_speedup"]
             print(f"  {t['peer']:<42} {rate:>14,.0f} fits/s   evsynth ×{ratio:,.1f}")
         if "max_rel_diff_vs_metafor" in report:
-            print(
             worst = report["max_rel_diff_vs_metafor"]
             print(f"  largest relative difference from metafor: {worst:.2e}")
-            )
 
 
 if __name__ == "__main__":
