@@ -34,6 +34,7 @@ COMPATIBLE_ESTIMATES: dict[str, frozenset[str]] = {
     "OR": frozenset({"OR"}),
     "RD": frozenset({"RD"}),
 }
+PROVENANCE_FIELDS = ("source_url", "doi_or_pmid", "quote")
 RATIO_MEASURES = frozenset({"RR", "OR", "HR", "IRR"})
 COUNT_COLUMNS = ["events_treat", "n_treat", "events_control", "n_control"]
 STUDY_FIELDS = [
@@ -151,7 +152,12 @@ def select_studies(rows: pd.DataFrame, measure: str) -> tuple[pd.DataFrame, list
             chosen.append(record)
         else:
             excluded.append(
-                {"row_id": record["row_id"], "study_id": record["study_id"], "reason": reason}
+                {
+                    "row_id": record["row_id"],
+                    "study_id": record["study_id"],
+                    "reason": reason,
+                    **{key: _clean(record.get(key)) for key in PROVENANCE_FIELDS},
+                }
             )
     frame = pd.DataFrame(chosen)
     if not frame.empty:

@@ -8,6 +8,7 @@ import argparse
 
 from evsynth.cli import run
 from evsynth.report import build_report, load_inputs
+from evsynth.report.changes import keep_as_previous
 from evsynth.safe_io import write_text_atomic
 
 if "snakemake" in globals():  # script: directive
@@ -42,6 +43,7 @@ def main() -> None:
         version=inputs["version"],
     )
     write_text_atomic(args.output, html)
+    keep_as_previous(args.results)
 
 
 run(main, args.log)

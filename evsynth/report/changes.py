@@ -12,9 +12,11 @@ Estimates are compared as displayed (formatted), so noise below the shown precis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from evsynth.report import format as fmt
+from evsynth.safe_io import write_bytes_atomic
 
 
 @dataclass(frozen=True)
@@ -122,3 +124,17 @@ def compare(
         analyses_added=tuple(sorted(set(now) - set(before))),
         analyses_removed=tuple(sorted(set(before) - set(now))),
     )
+
+
+def keep_as_previous(results_dir: str | Path) -> list[Path]:
+    """Copy the current analyses (JSON and summary CSV) to ``<results_dir>/previous/analyses``
+    after a good report, so the next report can say what changed since this one."""
+    source = Path(results_dir) / "analyses"
+    target = Path(results_dir) / "previous" / "analyses"
+    target.mkdir(parents=True, exist_ok=True)
+    kept = []
+    for path in sorted(source.glob("*")):
+        if path.suffix in (".json", ".csv"):
+            write_bytes_atomic(target / path.name, path.read_bytes())
+            kept.append(target / path.name)
+    return kept

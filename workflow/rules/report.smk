@@ -1,5 +1,7 @@
 # Stage 4: the evidence summary, regenerated from the results. The report is flagged
-# update(): when this job fails, Snakemake restores the last good report instead of deleting it.
+# update(): when this job fails, Snakemake restores the last good report instead of deleting
+# it. After a good report the script keeps a copy of the results in results/previous/, which
+# the next report compares with ("What changed since the last report").
 
 
 rule report:
@@ -22,6 +24,12 @@ rule report:
         ),
     log:
         f"{RESULTS}/logs/report.log",
+    conda:
+        "../../environment.yml"
+    params:
+        python=PYTHON,
+        results=lambda wildcards, input: parent(parent(input.analyses[0])),
     shell:
-        "{PYTHON} scripts/report.py --results {RESULTS} --narrative {input.narrative} "
-        "--settings {input.settings} --output {output} --log {log}"
+        "{params.python} scripts/report.py --results {params.results} "
+        "--narrative {input.narrative} --settings {input.settings} "
+        "--output {output} --log {log}"
