@@ -8,7 +8,7 @@ import argparse
 
 from evsynth.cli import run
 from evsynth.report import build_report, load_inputs
-from evsynth.report.changes import keep_as_previous
+from evsynth.report.changes import baseline_dir, keep_as_previous
 from evsynth.safe_io import write_text_atomic
 
 if "snakemake" in globals():  # script: directive
@@ -33,7 +33,8 @@ else:
 
 
 def main() -> None:
-    inputs = load_inputs(args.results, args.narrative, args.settings)
+    baseline = baseline_dir(args.results)
+    inputs = load_inputs(args.results, args.narrative, args.settings, baseline)
     html = build_report(
         inputs["results"],
         inputs["figures"],

@@ -476,10 +476,14 @@ def _read_results(folder: Path) -> dict[str, dict[str, Any]]:
 
 
 def load_inputs(
-    results_dir: str | Path, narrative: str | Path, settings: str | Path
+    results_dir: str | Path,
+    narrative: str | Path,
+    settings: str | Path,
+    previous_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Everything :func:`build_report` needs, read from ``results_dir`` and the two YAML files,
-    with ``version`` = the first 12 hex digits of the SHA-256 of all inputs."""
+    """Everything :func:`build_report` needs, read from ``results_dir``, the results to compare
+    with (``previous_dir``, or none for a first report) and the two YAML files, with
+    ``version`` = the first 12 hex digits of the SHA-256 of all inputs."""
     root = Path(results_dir)
     results = _read_results(root / "analyses")
     figures = {
@@ -487,13 +491,7 @@ def load_inputs(
         for p in sorted((root / "figures").glob("*"))
         if p.name.endswith((".svg", ".alt.txt"))
     }
-    prev_dir = root / "previous"
-    previous = None
-    for candidate in (prev_dir / "analyses", prev_dir):
-        found = _read_results(candidate) if candidate.is_dir() else {}
-        if found:
-            previous = found
-            break
+    previous = _read_results(Path(previous_dir)) if previous_dir is not None else None
     narrative_data = yaml.safe_load(Path(narrative).read_text(encoding="utf-8"))
     settings_data = yaml.safe_load(Path(settings).read_text(encoding="utf-8"))
     digest = hashlib.sha256()

@@ -126,15 +126,41 @@ def compare(
     )
 
 
-def keep_as_previous(results_dir: str | Path) -> list[Path]:
-    """Copy the current analyses (JSON and summary CSV) to ``<results_dir>/previous/analyses``
-    after a good report, so the next report can say what changed since this one."""
-    source = Path(results_dir) / "analyses"
-    target = Path(results_dir) / "previous" / "analyses"
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        p.name: p.read_bytes() for p in sorted(folder.glob("*")) if p.suffix in (".json", ".csv")
+    }
+
+
+def _replace_folder(target: Path, files: dict[str, bytes]) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    kept = []
-    for path in sorted(source.glob("*")):
-        if path.suffix in (".json", ".csv"):
-            write_bytes_atomic(target / path.name, path.read_bytes())
-            kept.append(target / path.name)
-    return kept
+    for stale in target.glob("*"):
+        if stale.name not in files:
+            stale.unlink()
+    for name, data in files.items():
+        write_bytes_atomic(target / name, data)
+
+
+def baseline_dir(results_dir: str | Path) -> Path | None:
+    """The results the report compares with: those behind the last report whose results
+    differ from the current ones. ``previous/last`` holds the results of the last good report
+    and ``previous/baseline`` the results before them; a rerun on unchanged results keeps
+    comparing with the same baseline, so it gives the same report."""
+    root = Path(results_dir)
+    last, baseline = root / "previous" / "last", root / "previous" / "baseline"
+    if not last.is_dir():
+        return None
+    if _snapshot(last) != _snapshot(root / "analyses"):
+        return last
+    return baseline if baseline.is_dir() else None
+
+
+def keep_as_previous(results_dir: str | Path) -> None:
+    """After a good report: the last report's results become the baseline when they differ
+    from the current ones, and the current results become ``previous/last``."""
+    root = Path(results_dir)
+    current = _snapshot(root / "analyses")
+    last = root / "previous" / "last"
+    if last.is_dir() and _snapshot(last) != current:
+        _replace_folder(root / "previous" / "baseline", _snapshot(last))
+    _replace_folder(last, current)
