@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_PARTS = ["Snakefile", "workflow", "config", "scripts", "data/raw"]
+PROJECT_PARTS = ["Snakefile", "workflow", "config", "scripts", "data/raw", "environment.yml"]
 
 pytestmark = pytest.mark.e2e
 
@@ -135,3 +136,47 @@ def test_two_clean_runs_are_byte_identical(built: Path, tmp_path: Path) -> None:
     assert first.keys() == second.keys()
     differing = [name for name in first if first[name] != second[name]]
     assert differing == []
+
+
+def test_a_second_review_runs_with_its_own_data_and_config(tmp_path: Path) -> None:
+    """Another review team: its own tables, schemas, config and narrative; no code change."""
+    project = tmp_path / "second"
+    for part in ("Snakefile", "workflow", "scripts", "environment.yml"):
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, project / part)
+        else:
+            project.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, project / part)
+    shutil.copytree(ROOT / "tests/data/second_review", project, dirs_exist_ok=True)
+    out = snakemake(project, "--quiet", "rules")
+    assert out.returncode == 0, out.stdout + out.stderr
+    results = json.loads((project / "results/analyses/falls.json").read_text(encoding="utf-8"))
+    falls = results["analyses"][0]
+    assert falls["measure"] == "OR" and falls["method"] == "DL" and len(falls["studies"]) == 5
+    report = (project / "results/report.html").read_text(encoding="utf-8")
+    assert "Second review (synthetic): vitamin D and falls" in report
+    odds_ratio = f"OR {falls['overall']['estimate_exp']:.2f}"
+    assert odds_ratio in report
+    assert "falls.csv:2" in report
+
+
+def test_changing_a_row_changes_the_report_and_what_changed_says_so(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "review")
+    assert snakemake(project, "--quiet", "rules").returncode == 0
+    first = (project / "results/report.html").read_text(encoding="utf-8")
+    assert "First report" in first
+    table = project / "data/raw/kidney_stones.csv"
+    table.write_text(
+        table.read_text(encoding="utf-8").replace(",449,18176,", ",549,18176,", 1),
+        encoding="utf-8",
+    )
+    out = snakemake(project, "--quiet", "rules")
+    assert out.returncode == 0, out.stderr
+    second = (project / "results/report.html").read_text(encoding="utf-8")
+    stones = json.loads((project / "results/analyses/kidney_stones.json").read_text("utf-8"))
+    nnt = stones["analyses"][0]["single_trial_nnt"]["label"]
+    assert nnt != "NNTH 273" and nnt in second
+    changes = second.split('id="changes"', 1)[1].split("</section>", 1)[0]
+    assert "First report" not in changes
+    assert "Kidney stones" in changes or "kidney stones" in changes

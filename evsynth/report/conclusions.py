@@ -292,7 +292,7 @@ def bottom_line(
     if benefit:
         if high_benefit:
             out.append(
-                f"In trials giving {high}, fewer fractures occurred for "
+                f"In trials giving {high}, fewer events occurred for "
                 + ", ".join(high_benefit)
                 + "."
             )
