@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ["Snakefile", "workflow", "config", "scripts", "data/raw"]
+PARTS = ["Snakefile", "workflow", "config", "scripts", "data/raw", "environment.yml"]
 
 
 def write_review(dest: Path, n_outcomes: int, n_studies: int, seed: int = 7) -> None:

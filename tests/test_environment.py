@@ -22,9 +22,7 @@ def test_environment_yml_matches_pyproject() -> None:
     wanted = dict(_split(r) for r in project["dependencies"])
     wanted.update(_split(r) for r in project["optional-dependencies"]["dev"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda = dict(
-        _split(d) for d in env["dependencies"] if isinstance(d, str) and d not in ("pip",)
-    )
+    conda = dict(_split(d) for d in env["dependencies"] if isinstance(d, str) and d not in ("pip",))
     python = conda.pop("python")
     assert python == "=3.11"
     assert conda == {CONDA_NAMES.get(k, k): v for k, v in wanted.items()}
