@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from bcg_data import VI, YI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,14 +20,6 @@ from evsynth.pooling import pool
 from evsynth.regression import meta_regression
 
 # fmt: off
-YI = np.array([-0.889311333920205, -1.58538865720143, -1.34807314829969, -1.44155119002131,
-               -0.217547322211296, -0.786115585818864, -1.62089822359839, 0.011952333523841,
-               -0.469417648738149, -1.37134480347278, -0.339358828338391, 0.445913400571379,
-               -0.01731394821688])
-VI = np.array([0.325584765003961, 0.194581121398144, 0.415367965367965, 0.020010031902248,
-               0.051210172169631, 0.006905618455909, 0.223017247572315, 0.003961579297818,
-               0.056434210463249, 0.073024793613029, 0.01241221397156, 0.532505845200153,
-               0.071404659683986])
 ABLAT = np.array([44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33], dtype=float)
 YEAR = np.array([1948, 1949, 1960, 1977, 1973, 1953, 1973, 1980, 1968, 1961, 1974, 1969, 1976],
                 dtype=float)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bcg_data import VI, YI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -18,14 +19,6 @@ from evsynth.pooling import pool
 from evsynth.subgroups import subgroup_analysis
 
 # fmt: off
-YI = np.array([-0.889311333920205, -1.58538865720143, -1.34807314829969, -1.44155119002131,
-               -0.217547322211296, -0.786115585818864, -1.62089822359839, 0.011952333523841,
-               -0.469417648738149, -1.37134480347278, -0.339358828338391, 0.445913400571379,
-               -0.01731394821688])
-VI = np.array([0.325584765003961, 0.194581121398144, 0.415367965367965, 0.020010031902248,
-               0.051210172169631, 0.006905618455909, 0.223017247572315, 0.003961579297818,
-               0.056434210463249, 0.073024793613029, 0.01241221397156, 0.532505845200153,
-               0.071404659683986])
 ALLOC = np.array(["random", "random", "random", "random", "alternate", "alternate", "random",
                   "random", "random", "systematic", "systematic", "systematic", "systematic"])
 # fmt: on
