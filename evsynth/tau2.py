@@ -31,6 +31,8 @@ TOLERANCE = 1e-12
 MAX_ITER = 200
 #: Fisher-scoring steps before the bracketing search takes over an analysis.
 FISHER_STEPS = 30
+#: Fisher-scoring steps before Newton steps are allowed.
+NEWTON_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -140,21 +142,37 @@ def _pm(batch: Batch) -> np.ndarray:
     return np.where(batch.k > 1, solve_generalised_q(batch, (batch.k - 1).astype(float)), 0.0)
 
 
-def _score_and_information(batch: Batch, tau2: np.ndarray, reml: bool) -> tuple[np.ndarray, ...]:
-    """Score (derivative of the (restricted) log-likelihood in tau²) and Fisher information."""
+def _score_and_information(
+    batch: Batch, tau2: np.ndarray, reml: bool, observed: bool = False
+) -> tuple[np.ndarray, ...]:
+    """Score (derivative of the (restricted) log-likelihood in tau²) and information.
+
+    The expected (Fisher) information by default; with ``observed=True`` also the observed
+    information −d²ℓ/d(tau²)², from differentiating the score (e = y − μ̂, dμ̂/dtau² =
+    −Σw²e/Σw): ML ½[2Σw³e² − 2(Σw²e)²/Σw − Σw²], REML adds ½[2Σw³/Σw − (Σw²/Σw)²].
+    """
     w = weights(batch, tau2)
     sw = w.sum(axis=1)
     mu = (w * batch.y).sum(axis=1) / sw
-    e2 = np.where(batch.mask, (batch.y - mu[:, None]) ** 2, 0.0)
-    sw2 = (w**2).sum(axis=1)
-    we2 = (w**2 * e2).sum(axis=1)
+    e = np.where(batch.mask, batch.y - mu[:, None], 0.0)
+    w2 = w**2
+    sw2 = w2.sum(axis=1)
+    we2 = (w2 * e**2).sum(axis=1)
+    sw3 = (w2 * w).sum(axis=1) if (reml or observed) else None
     if reml:
         # P = W − w wᵀ/Σw: tr(P) and tr(PP) for the intercept-only model.
-        sw3 = (w**3).sum(axis=1)
         tr_p = sw - sw2 / sw
-        tr_pp = sw2 - 2 * sw3 / sw + sw2**2 / sw**2
-        return 0.5 * (we2 - tr_p), 0.5 * tr_pp
-    return 0.5 * (we2 - sw), 0.5 * sw2
+        score, info = 0.5 * (we2 - tr_p), 0.5 * (sw2 - 2 * sw3 / sw + sw2**2 / sw**2)
+    else:
+        score, info = 0.5 * (we2 - sw), 0.5 * sw2
+    if not observed:
+        return score, info
+    we2_3 = (w2 * w * e**2).sum(axis=1)
+    w2e = (w2 * e).sum(axis=1)
+    hessian = -2 * we2_3 + 2 * w2e**2 / sw + sw2
+    if reml:
+        hessian = hessian - 2 * sw3 / sw + (sw2 / sw) ** 2
+    return score, info, -0.5 * hessian
 
 
 def _subset(batch: Batch, rows: np.ndarray) -> Batch:
@@ -206,7 +224,14 @@ def _fisher_scoring(batch: Batch, reml: bool) -> Tau2Estimate:
             break
         current = t[idx]
         with np.errstate(invalid="ignore", divide="ignore"):
-            score, info = _score_and_information(_subset(sub, idx), current, reml)
+            score, info, observed = _score_and_information(
+                _subset(sub, idx), current, reml, observed=True
+            )
+            # Newton steps (observed information) once Fisher scoring has brought tau² near
+            # the root and the likelihood is concave there: quadratic instead of linear
+            # convergence, to the same root.
+            newton = (it > NEWTON_AFTER) & (observed > 0)
+            info = np.where(newton, observed, info)
             adj = np.where(np.isfinite(score / info), score / info, 0.0)
         crossing = current + adj < 0
         # Step halving (metafor): the smallest h with current + adj/2^h >= 0.
