@@ -610,15 +610,12 @@ def test_study_names_are_escaped():
 
 
 def test_matplotlib_escapes_hostile_names_in_svg_figures():
+    from test_plots_forest import make_analysis
+
     from evsynth.plots import forest_plot
     from evsynth.plots.output import svg_bytes
 
-    real = ROOT / "results" / "analyses" / "fractures.json"
-    if not real.exists():
-        pytest.skip("needs results/analyses/fractures.json for a full analysis dict")
-    import json
-
-    analysis = json.loads(real.read_text(encoding="utf-8"))["analyses"][0]
+    analysis = make_analysis(4)
     analysis["studies"][0]["label"] = HOSTILE
     svg = svg_bytes(forest_plot(analysis)).decode("utf-8")
     assert "<script>" not in svg and "&lt;script&gt;" in svg
