@@ -131,8 +131,11 @@ def run(n_outcomes: int = 1000, n_studies: int = 20) -> dict[str, float]:
         write_review(dest, n_outcomes, n_studies)
         clean, peak = timed_run(dest)
         noop, _ = timed_run(dest)
-        kidney = dest / "data/raw/kidney_stones.csv"
-        kidney.write_text(kidney.read_text(encoding="utf-8"), encoding="utf-8")
+        # One outcome row changes (one more event in the control arm of the first row).
+        table = dest / "data/raw/fractures.csv"
+        rows = list(csv.DictReader(table.open(encoding="utf-8")))
+        rows[0]["events_control"] = str(int(rows[0]["events_control"]) + 1)
+        _write(table, rows)
         one_changed, _ = timed_run(dest)
     return {
         "clean_s": clean,
