@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from evsynth.workflow import copy_project
+
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ["Snakefile", "workflow", "config", "scripts", "data/raw", "environment.yml"]
 
 
 def write_review(dest: Path, n_outcomes: int, n_studies: int, seed: int = 7) -> None:
@@ -120,14 +120,7 @@ def timed_run(cwd: Path, *args: str) -> tuple[float, float]:
 
 def run(n_outcomes: int = 1000, n_studies: int = 20) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        dest = Path(tmp)
-        for part in PARTS:
-            source = ROOT / part
-            if source.is_dir():
-                shutil.copytree(source, dest / part)
-            else:
-                (dest / part).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, dest / part)
+        dest = copy_project(ROOT, tmp)
         write_review(dest, n_outcomes, n_studies)
         clean, peak = timed_run(dest)
         noop, _ = timed_run(dest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,3 +40,23 @@ def config_digest(section: Mapping[str, Any] | list[Any]) -> str:
     that changing an analysis setting reruns exactly the analyses that read it."""
     text = json.dumps(section, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+#: What a copy of the project needs to run the workflow elsewhere (tests, benchmarks, the
+#: cluster check): the Snakefile, rules, config, scripts, raw data and the environment file.
+PROJECT_PARTS = ("Snakefile", "workflow", "config", "scripts", "data/raw", "environment.yml")
+
+
+def copy_project(
+    source: Path | str, dest: Path | str, parts: tuple[str, ...] = PROJECT_PARTS
+) -> Path:
+    """Copy the parts of the project at ``source`` that the workflow needs into ``dest``."""
+    source, dest = Path(source), Path(dest)
+    for part in parts:
+        origin = source / part
+        if origin.is_dir():
+            shutil.copytree(origin, dest / part, dirs_exist_ok=True)
+        else:
+            (dest / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, dest / part)
+    return dest

@@ -20,21 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from evsynth import workflow
+
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_PARTS = ["Snakefile", "workflow", "config", "scripts", "data/raw", "environment.yml"]
 
 pytestmark = pytest.mark.e2e
 
 
 def copy_project(dest: Path) -> Path:
-    for part in PROJECT_PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, dest / part)
-        else:
-            (dest / part).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / part)
-    return dest
+    return workflow.copy_project(ROOT, dest)
 
 
 def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -141,13 +135,7 @@ def test_two_clean_runs_are_byte_identical(built: Path, tmp_path: Path) -> None:
 def test_a_second_review_runs_with_its_own_data_and_config(tmp_path: Path) -> None:
     """Another review team: its own tables, schemas, config and narrative; no code change."""
     project = tmp_path / "second"
-    for part in ("Snakefile", "workflow", "scripts", "environment.yml"):
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, project / part)
-        else:
-            project.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, project / part)
+    workflow.copy_project(ROOT, project, ("Snakefile", "workflow", "scripts", "environment.yml"))
     shutil.copytree(ROOT / "tests/data/second_review", project, dirs_exist_ok=True)
     out = snakemake(project, "--quiet", "rules")
     assert out.returncode == 0, out.stdout + out.stderr
