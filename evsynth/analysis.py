@@ -172,8 +172,8 @@ def study_effects(studies: pd.DataFrame, measure: str, name: str) -> tuple[np.nd
     vi = np.full(len(studies), np.nan)
     is_2x2 = (studies["input"] == "2x2").to_numpy()
     if is_2x2.any():
-        counts = studies.loc[is_2x2, COUNT_COLUMNS].astype(float).to_numpy().T
-        yi[is_2x2], vi[is_2x2] = binary_effects(*counts, measure=measure)
+        a, n1, c, n2 = studies.loc[is_2x2, COUNT_COLUMNS].astype(float).to_numpy().T
+        yi[is_2x2], vi[is_2x2] = binary_effects(a, n1, c, n2, measure=measure)
     for i in np.flatnonzero(~is_2x2):
         row = studies.iloc[i]
         est = generic_effects(
@@ -315,8 +315,12 @@ def _single_trial_nnt(studies: pd.DataFrame, spec: Mapping[str, Any]) -> dict[st
     if match.empty:
         return None
     row = match.iloc[0]
+    a, n1, c, n2 = (float(row[column]) for column in COUNT_COLUMNS)
     result = nnt_from_counts(
-        *(float(row[c]) for c in COUNT_COLUMNS),
+        a,
+        n1,
+        c,
+        n2,
         level=spec["level"],
         events_are=spec["events_are"],
     )
@@ -398,8 +402,8 @@ def run_analysis(
         low, high = tau2_ci(yi, vi, method=spec["method"], level=spec["level"])
         result["tau2_ci"] = {"low": _clean(low), "high": _clean(high)}
     if (studies["input"] == "2x2").all():
-        counts = studies[COUNT_COLUMNS].astype(float).to_numpy().T
-        mh = mantel_haenszel(*counts, measure=measure, level=spec["level"])
+        a, n1, c, n2 = studies[COUNT_COLUMNS].astype(float).to_numpy().T
+        mh = mantel_haenszel(a, n1, c, n2, measure=measure, level=spec["level"])
         result["mantel_haenszel"] = _pool_dict(mh, log_scale)
     result["subgroups"] = _subgroups(studies, yi, vi, spec, titles or {}, log_scale)
     result["meta_regression"] = _regressions(studies, yi, vi, spec)

@@ -158,7 +158,7 @@ def _score_and_information(
     w2 = w**2
     sw2 = w2.sum(axis=1)
     we2 = (w2 * e**2).sum(axis=1)
-    sw3 = (w2 * w).sum(axis=1) if (reml or observed) else None
+    sw3 = (w2 * w).sum(axis=1)
     if reml:
         # P = W − w wᵀ/Σw: tr(P) and tr(PP) for the intercept-only model.
         tr_p = sw - sw2 / sw
