@@ -147,6 +147,7 @@ def test_a_second_review_runs_with_its_own_data_and_config(tmp_path: Path) -> No
     odds_ratio = f"OR {falls['overall']['estimate_exp']:.2f}"
     assert odds_ratio in report
     assert "falls.csv:2" in report
+    assert "bone health" not in report and "Benefits: pooled results by dose" in report
 
 
 def test_changing_a_row_changes_the_report_and_what_changed_says_so(tmp_path: Path) -> None:

@@ -32,6 +32,22 @@ _DOI = re.compile(r"doi:\s*(10\.[^\s;,]+)", re.IGNORECASE)
 _PMID = re.compile(r"PMID:\s*(\d+)", re.IGNORECASE)
 
 
+
+#: Section headings of a review that does not name its own (``headings:`` in the narrative).
+DEFAULT_HEADINGS = {
+    "bottom_line": "Bottom line",
+    "mechanism": "Background",
+    "bone": "Benefits: pooled results by dose",
+    "cardiovascular": "Single-trial markers",
+    "dosing": "Dosing",
+    "pitfalls": "Harms",
+    "sof": "Summary of findings",
+    "recommendation": "Clinical recommendation",
+    "changes": "What changed since the last report",
+    "references": "References",
+    "provenance": "Provenance appendix",
+}
+
 def anchor(row_id: str) -> str:
     """HTML id of a raw row: "fractures.csv:3" → "row-fractures-csv-3"."""
     return "row-" + re.sub(r"[^A-Za-z0-9]+", "-", str(row_id)).strip("-")
@@ -441,6 +457,7 @@ def build_report(
     context = {
         "version": version,
         "title": narrative["title"],
+        "headings": {**DEFAULT_HEADINGS, **(narrative.get("headings") or {})},
         "narrative": narrative,
         "bottom": c["bottom"],
         "bone": [contexts[a] for a in bl["benefit_outcomes"] if a in contexts],
