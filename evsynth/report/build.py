@@ -32,7 +32,6 @@ _DOI = re.compile(r"doi:\s*(10\.[^\s;,]+)", re.IGNORECASE)
 _PMID = re.compile(r"PMID:\s*(\d+)", re.IGNORECASE)
 
 
-
 #: Section headings of a review that does not name its own (``headings:`` in the narrative).
 DEFAULT_HEADINGS = {
     "bottom_line": "Bottom line",
@@ -47,6 +46,7 @@ DEFAULT_HEADINGS = {
     "references": "References",
     "provenance": "Provenance appendix",
 }
+
 
 def anchor(row_id: str) -> str:
     """HTML id of a raw row: "fractures.csv:3" → "row-fractures-csv-3"."""
