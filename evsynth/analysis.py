@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from evsynth.absolute import nnt_from_counts, nnt_from_ratio, per_1000
 from evsynth.effects import binary_effects, generic_effects
@@ -374,7 +375,7 @@ def run_analysis(
     weight_pct = 100.0 * weights / weights.sum()
 
     labels = study_labels(studies)
-    z = 1.959963984540054
+    z = float(stats.norm.ppf(0.5 + spec["level"] / 2))  # study CIs at the analysis level
     rows_out = []
     for i, record in enumerate(studies.to_dict(orient="records")):
         entry = {field: _clean(record.get(field)) for field in STUDY_FIELDS}

@@ -64,28 +64,21 @@ def _draw(analysis: dict, moderator: str, fit: dict) -> Figure:
     ax = fig.add_subplot()
     span = (x.max() - x.min()) if len(x) else 1.0
     grid = np.linspace(x.min() - 0.05 * span, x.max() + 0.05 * span, 100) if len(x) else np.zeros(0)
-    if "vcov" in fit and len(grid):
-        pred, low, high = regression_band(fit, grid)
-        ax.fill_between(
-            grid,
-            show(low),
-            show(high),
-            color="#1f4e79",
-            alpha=0.15,
-            linewidth=0,
-            gid="ci-band",
-            label=f"{round(100 * fit.get('level', 0.95))}% CI",
-        )
-        ax.plot(
-            grid,
-            show(pred),
-            color="#1f4e79",
-            linewidth=1.2,
-            gid="fitted-line",
-            label="Meta-regression",
-        )
-    elif len(grid):
-        pred = fit["coef"][0] + fit["coef"][1] * grid
+    if len(grid):
+        if "vcov" in fit:
+            pred, low, high = regression_band(fit, grid)
+            ax.fill_between(
+                grid,
+                show(low),
+                show(high),
+                color="#1f4e79",
+                alpha=0.15,
+                linewidth=0,
+                gid="ci-band",
+                label=f"{round(100 * fit.get('level', 0.95))}% CI",
+            )
+        else:
+            pred = fit["coef"][0] + fit["coef"][1] * grid
         ax.plot(
             grid,
             show(pred),
