@@ -29,10 +29,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evsynth.batch import Batch, Block, map_blocks
 from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
 from evsynth.heterogeneity import i2_h2, q_statistic
-from evsynth.tau2 import METHODS, Batch, estimate_tau2, weights
+from evsynth.tau2 import METHODS, estimate_tau2
 
 CI_METHODS = ("z", "hksj", "hksj_modified")
 PI_METHODS = ("metafor", "higgins")
@@ -80,6 +81,21 @@ def _check_options(method: str, ci_method: str, level: float, pi_method: str) ->
         raise AnalysisInputError(f"level {level!r} must lie between 0 and 1")
 
 
+def _pooled_moments(block: Block, tau2: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Σw, the weighted mean μ̂ and Σw(y − μ̂)² with w = 1/(v + tau²), per analysis."""
+    w = block.weights(tau2)
+    sw = block.row_sum(w)
+    mu = block.row_dot(w, block.y) / sw
+    e = block.y - mu[:, None]
+    return sw, mu, block.row_dot(w * e, e)
+
+
+def _t_quantile(p: float, df: np.ndarray) -> np.ndarray:
+    """t(df) quantile at ``p``, computed once per distinct df (analyses share few)."""
+    distinct, index = np.unique(df, return_inverse=True)
+    return stats.t.ppf(p, distinct)[index]
+
+
 def pool_batch(
     batch: Batch,
     method: str = "REML",
@@ -92,39 +108,34 @@ def pool_batch(
     k = batch.k
     est = estimate_tau2(batch, method)
     tau2 = est.tau2
-    w = weights(batch, tau2)
-    sw = w.sum(axis=1)
-    mu = (w * batch.y).sum(axis=1) / sw
+    sw, mu, rss = map_blocks(batch, _pooled_moments, tau2, outputs=3)
     se = np.sqrt(1.0 / sw)
 
     use_t = (ci_method != "z") & (k > 1)
     df = np.where(use_t, k - 1, np.nan)
     if ci_method != "z":
-        resid = np.where(batch.mask, batch.y - mu[:, None], 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            scale = (w * resid**2).sum(axis=1) / (k - 1)
+            scale = rss / (k - 1)
         if ci_method == "hksj_modified":
             scale = np.maximum(scale, 1.0)
         se = np.where(use_t, se * np.sqrt(scale), se)
 
     alpha = 1 - level
     z = stats.norm.ppf(1 - alpha / 2)
-    with np.errstate(invalid="ignore"):
-        crit = np.where(use_t, stats.t.ppf(1 - alpha / 2, np.where(use_t, df, 1)), z)
+    crit = np.where(use_t, _t_quantile(1 - alpha / 2, np.where(use_t, df, 1.0)), z)
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = mu / se  # ±inf when all yi are equal under HKSJ (se = 0), as metafor
-    p_value = np.where(
-        use_t,
-        2 * stats.t.sf(np.abs(statistic), np.where(use_t, df, 1)),
-        2 * stats.norm.sf(np.abs(statistic)),
-    )
+    size = np.abs(statistic)
+    p_value = 2 * stats.norm.sf(size) if not use_t.all() else np.empty(len(k))
+    if use_t.any():
+        p_value[use_t] = 2 * stats.t.sf(size[use_t], df[use_t])
 
     q, q_df, q_p = q_statistic(batch)
     i2, h2 = i2_h2(batch, tau2, q, method)
 
     if pi_method == "higgins":
         pi_df = k - 2
-        pi_crit = np.where(pi_df > 0, stats.t.ppf(1 - alpha / 2, np.maximum(pi_df, 1)), np.nan)
+        pi_crit = np.where(pi_df > 0, _t_quantile(1 - alpha / 2, np.maximum(pi_df, 1)), np.nan)
         pi_crit = np.where(k == 1, crit, pi_crit)
     else:
         pi_crit = crit
@@ -197,34 +208,54 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each row's group number (groups in sorted key order, missing keys a group of their
+    own, sorted last) and the groups' key values."""
+    if len(keys) == 1:
+        column = frame[keys[0]]
+        if column.is_monotonic_increasing and len(column) > 0:  # sorted already, no missing
+            values = column.to_numpy()
+            first = np.concatenate([[True], values[1:] != values[:-1]])
+            return np.cumsum(first) - 1, pd.DataFrame({keys[0]: column[first].to_numpy()})
+        codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=False)
+        return codes, pd.DataFrame({keys[0]: uniques})
+    grouped = frame.groupby(keys, sort=True, dropna=False)
+    codes = grouped.ngroup().to_numpy()
+    return codes, grouped.size().index.to_frame(index=False)
+
+
 def batch_from_frame(
     frame: pd.DataFrame, by: str | list[str], yi: str = "yi", vi: str = "vi"
 ) -> tuple[pd.DataFrame, Batch]:
-    """Pad the studies of each group of ``frame`` into a :class:`Batch` (groups sorted)."""
+    """Pad the studies of each group of ``frame`` into a :class:`Batch` (groups sorted,
+    studies in their order in ``frame``)."""
     keys = [by] if isinstance(by, str) else list(by)
     missing = [c for c in [*keys, yi, vi] if c not in frame.columns]
     if missing:
         raise AnalysisInputError(f"pool_many: columns {missing} are not in the frame")
-    data = frame[[*keys, yi, vi]].sort_values(keys, kind="stable")
-    y_all = data[yi].to_numpy(dtype=float)
-    v_all = data[vi].to_numpy(dtype=float)
-    codes = data.groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
-    groups = data[keys].drop_duplicates().reset_index(drop=True)
-    counts = np.bincount(codes, minlength=len(groups))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    position = np.arange(len(codes)) - starts[codes]
-    shape = (len(groups), int(counts.max()) if len(counts) else 0)
-    y, v = np.zeros(shape), np.ones(shape)
-    mask = np.zeros(shape, dtype=bool)
-    y[codes, position], v[codes, position], mask[codes, position] = y_all, v_all, True
+    codes, groups = _group_codes(frame, keys)
+    y_all = frame[yi].to_numpy(dtype=float)
+    v_all = frame[vi].to_numpy(dtype=float)
     bad = ~np.isfinite(y_all) | ~np.isfinite(v_all) | (v_all <= 0)
     if bad.any():
-        row = groups.iloc[codes[np.flatnonzero(bad)[0]]].to_dict()
         i = int(np.flatnonzero(bad)[0])
+        row = groups.iloc[codes[i]].to_dict()
         raise AnalysisInputError(
             f"pool_many: group {row}: yi = {y_all[i]}, vi = {v_all[i]} cannot be pooled "
             "(vi must be positive and both finite)"
         )
+    if len(codes) > 1 and (np.diff(codes) < 0).any():
+        order = np.argsort(codes, kind="stable")
+        codes, y_all, v_all = codes[order], y_all[order], v_all[order]
+    counts = np.bincount(codes, minlength=len(groups))
+    shape = (len(groups), int(counts.max()) if len(counts) else 0)
+    if len(codes) == shape[0] * shape[1]:  # every group has kmax studies: no padding
+        return groups, Batch(y_all.reshape(shape), v_all.reshape(shape), np.ones(shape, bool))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.arange(len(codes)) - starts[codes]
+    y, v = np.zeros(shape), np.ones(shape)
+    mask = np.zeros(shape, dtype=bool)
+    y[codes, position], v[codes, position], mask[codes, position] = y_all, v_all, True
     return groups, Batch(y, v, mask)
 
 

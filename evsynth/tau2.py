@@ -1,10 +1,10 @@
 """Between-study variance (tau²) estimators, vectorised over many meta-analyses at once.
 
-A batch holds N meta-analyses padded to the largest k: arrays ``y`` and ``v`` of shape
-(N, kmax) and a boolean ``mask`` marking real studies. Every estimator works on the whole
-batch with numpy; only analyses whose Fisher scoring fails to converge fall back to a
-vectorised bracketing root search (Illinois regula falsi). Definitions follow
-metafor's ``rma.uni`` (Viechtbauer 2010) for the intercept-only model:
+The estimators take a :class:`~evsynth.batch.Batch` of N analyses padded to the largest k and
+work through it in cache-sized blocks (:mod:`evsynth.batch`). Only analyses whose scoring
+iterations fail to converge fall back to a vectorised bracketing root search (Illinois
+regula falsi). Definitions follow metafor's ``rma.uni`` (Viechtbauer 2010) for the
+intercept-only model:
 
 * ``EE``: equal effects, tau² = 0.
 * ``DL``: DerSimonian & Laird (1986), method of moments with inverse-variance weights.
@@ -14,8 +14,8 @@ metafor's ``rma.uni`` (Viechtbauer 2010) for the intercept-only model:
   ~1e-12 (metafor's ``uniroot`` stops at its ``tol`` = 1.2e-4 by default: compare with
   ``control=list(tol=1e-13)``).
 * ``ML`` / ``REML``: (restricted) maximum likelihood (Viechtbauer 2005) by Fisher scoring
-  from the HE estimate with step halving at the boundary (eqs. 9–10), vectorised over the
-  batch, with metafor's check that the likelihood at tau² = 0 is not higher.
+  from the HE estimate with step halving at the boundary (eqs. 9–10), then Newton steps once
+  near the root, with metafor's check that the likelihood at tau² = 0 is not higher.
 """
 
 from __future__ import annotations
@@ -24,32 +24,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsynth.batch import Batch, Block, map_blocks
+
+__all__ = ["METHODS", "Batch", "Tau2Estimate", "estimate_tau2", "generalised_q"]
+
 METHODS = ("EE", "DL", "HE", "SJ", "PM", "ML", "REML")
 #: Convergence tolerance on tau² for the iterative estimators (metafor's default is 1e-5;
 #: we converge much tighter so results agree with metafor to 1e-6 or better).
 TOLERANCE = 1e-12
 MAX_ITER = 200
-#: Fisher-scoring steps before the bracketing search takes over an analysis.
-FISHER_STEPS = 30
+#: Scoring steps before the bracketing search takes over an analysis (metafor's maxiter).
+FISHER_STEPS = 100
 #: Fisher-scoring steps before Newton steps are allowed.
-NEWTON_AFTER = 3
-
-
-@dataclass(frozen=True)
-class Batch:
-    """N meta-analyses padded to the largest k. Padding cells hold y = 0, v = 1, mask False."""
-
-    y: np.ndarray
-    v: np.ndarray
-    mask: np.ndarray
-
-    @property
-    def k(self) -> np.ndarray:
-        return self.mask.sum(axis=1)
-
-    @classmethod
-    def single(cls, yi: np.ndarray, vi: np.ndarray) -> Batch:
-        return cls(yi[None, :].copy(), vi[None, :].copy(), np.ones((1, len(yi)), dtype=bool))
+NEWTON_AFTER = 1
+#: Steps each block is given before the analyses still iterating are gathered into blocks
+#: of their own (most analyses converge within this many steps; a few that creep towards the
+#: boundary by step halving need more, and should not hold a whole block back).
+FIRST_PASS_STEPS = 8
 
 
 @dataclass(frozen=True)
@@ -71,11 +62,16 @@ def weights(batch: Batch, tau2: np.ndarray | float) -> np.ndarray:
     return np.where(batch.mask, 1.0 / (batch.v + np.asarray(tau2)[..., None]), 0.0)
 
 
+def _q_block(block: Block, tau2: np.ndarray) -> tuple[np.ndarray]:
+    w = block.weights(tau2)
+    mu = block.row_dot(w, block.y) / block.row_sum(w)
+    e = block.y - mu[:, None]
+    return (block.row_dot(w * e, e),)
+
+
 def generalised_q(batch: Batch, tau2: np.ndarray) -> np.ndarray:
     """Q(tau²) = Σ w (y − μ̂_w)², w = 1/(v + tau²) (DerSimonian & Kacker 2007)."""
-    w = weights(batch, tau2)
-    mu = weighted_mean(batch.y, w)
-    return (w * (batch.y - mu[:, None]) ** 2).sum(axis=1)
+    return map_blocks(batch, _q_block, np.asarray(tau2, dtype=float), outputs=1)[0]
 
 
 def _dl(batch: Batch) -> np.ndarray:
@@ -88,14 +84,22 @@ def _dl(batch: Batch) -> np.ndarray:
     return np.where(batch.k > 1, np.maximum(0.0, tau2), 0.0)
 
 
-def _he(batch: Batch) -> np.ndarray:
-    k = batch.k
-    ybar = np.where(batch.mask, batch.y, 0.0).sum(axis=1) / k
-    rss = np.where(batch.mask, (batch.y - ybar[:, None]) ** 2, 0.0).sum(axis=1)
-    vsum = np.where(batch.mask, batch.v, 0.0).sum(axis=1)
+def _he_block(block: Block) -> tuple[np.ndarray]:
+    """Hedges' estimator Σ(y − ȳ)²/(k − 1) − Σv/k, truncated at 0 (0 when k = 1)."""
+    k = block.k
     with np.errstate(invalid="ignore", divide="ignore"):
-        tau2 = rss / (k - 1) - vsum / k
-    return np.where(k > 1, np.maximum(0.0, tau2), 0.0)
+        ybar = block.row_sum(block.y) / k
+        d = block.y - ybar[:, None]
+        v = block.v
+        if block.padded:
+            d, v = np.where(block.mask, d, 0.0), np.where(block.mask, v, 0.0)
+        vsum = block.row_sum(v)
+        tau2 = block.row_dot(d, d) / (k - 1) - vsum / k
+    return (np.where(k > 1, np.maximum(0.0, tau2), 0.0),)
+
+
+def _he(batch: Batch) -> np.ndarray:
+    return map_blocks(batch, _he_block, outputs=1)[0]
 
 
 def _sj(batch: Batch) -> np.ndarray:
@@ -122,8 +126,8 @@ def _upper_bracket(batch: Batch, target: np.ndarray) -> np.ndarray:
 
 
 def solve_generalised_q(batch: Batch, target: np.ndarray) -> np.ndarray:
-    """The tau² ≥ 0 at which Q(tau²) = target (0 when Q(0) < target), by vectorised bisection
-    followed by Newton polishing. Q is strictly decreasing in tau², so the root is unique."""
+    """The tau² ≥ 0 at which Q(tau²) = target (0 when Q(0) < target), by vectorised bisection.
+    Q is strictly decreasing in tau², so the root is unique."""
     low = np.zeros(len(target))
     at_zero = generalised_q(batch, low)
     active = at_zero > target
@@ -142,117 +146,148 @@ def _pm(batch: Batch) -> np.ndarray:
     return np.where(batch.k > 1, solve_generalised_q(batch, (batch.k - 1).astype(float)), 0.0)
 
 
-def _score_and_information(
-    batch: Batch, tau2: np.ndarray, reml: bool, observed: bool = False
-) -> tuple[np.ndarray, ...]:
-    """Score (derivative of the (restricted) log-likelihood in tau²) and information.
+def _score_terms(
+    block: Block, tau2: np.ndarray, reml: bool, observed: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Score (derivative of the (restricted) log-likelihood in tau²), the expected (Fisher)
+    information and, with ``observed=True``, the observed information −d²ℓ/d(tau²)².
 
-    The expected (Fisher) information by default; with ``observed=True`` also the observed
-    information −d²ℓ/d(tau²)², from differentiating the score (e = y − μ̂, dμ̂/dtau² =
-    −Σw²e/Σw): ML ½[2Σw³e² − 2(Σw²e)²/Σw − Σw²], REML adds ½[2Σw³/Σw − (Σw²/Σw)²].
+    With w = 1/(v + tau²) and e = y − μ̂ (Viechtbauer 2005, eqs. 9–10): the ML score is
+    ½[Σw²e² − Σw] and its information ½Σw²; REML replaces Σw by tr(P) = Σw − Σw²/Σw and the
+    information by ½tr(PP) = ½[Σw² − 2Σw³/Σw + (Σw²/Σw)²]. Differentiating the score once
+    more (dμ̂/dtau² = −Σw²e/Σw) gives the observed information: ML Σw³e² − (Σw²e)²/Σw − ½Σw²;
+    REML adds Σw³/Σw − ½(Σw²/Σw)².
     """
-    w = weights(batch, tau2)
-    sw = w.sum(axis=1)
-    mu = (w * batch.y).sum(axis=1) / sw
-    e = np.where(batch.mask, batch.y - mu[:, None], 0.0)
-    w2 = w**2
-    sw2 = w2.sum(axis=1)
-    we2 = (w2 * e**2).sum(axis=1)
-    sw3 = (w2 * w).sum(axis=1)
+    w = block.weights(tau2)
+    sw = block.row_sum(w)
+    mu = block.row_dot(w, block.y) / sw
+    we = w * (block.y - mu[:, None])
+    w2 = w * w
+    sw2 = block.row_sum(w2)
+    swe2 = block.row_dot(we, we)
     if reml:
-        # P = W − w wᵀ/Σw: tr(P) and tr(PP) for the intercept-only model.
-        tr_p = sw - sw2 / sw
-        score, info = 0.5 * (we2 - tr_p), 0.5 * (sw2 - 2 * sw3 / sw + sw2**2 / sw**2)
+        sw3 = block.row_dot(w2, w)
+        score = 0.5 * (swe2 - sw + sw2 / sw)
+        info = 0.5 * (sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2)
     else:
-        score, info = 0.5 * (we2 - sw), 0.5 * sw2
+        score, info = 0.5 * (swe2 - sw), 0.5 * sw2
     if not observed:
-        return score, info
-    we2_3 = (w2 * w * e**2).sum(axis=1)
-    w2e = (w2 * e).sum(axis=1)
-    hessian = -2 * we2_3 + 2 * w2e**2 / sw + sw2
+        return score, info, None
+    w2e = w * we
+    obs = block.row_dot(w2e, we) - block.row_sum(w2e) ** 2 / sw - 0.5 * sw2
     if reml:
-        hessian = hessian - 2 * sw3 / sw + (sw2 / sw) ** 2
-    return score, info, -0.5 * hessian
-
-
-def _subset(batch: Batch, rows: np.ndarray) -> Batch:
-    return Batch(batch.y[rows], batch.v[rows], batch.mask[rows])
+        obs = obs + sw3 / sw - 0.5 * (sw2 / sw) ** 2
+    return score, info, obs
 
 
 def _score(batch: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
+    """The (restricted) likelihood score of every analysis at ``tau2``."""
+
+    def score(block: Block, t: np.ndarray) -> tuple[np.ndarray]:
+        return (_score_terms(block, t, reml, observed=False)[0],)
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        return _score_and_information(batch, tau2, reml)[0]
+        return map_blocks(batch, score, np.asarray(tau2, dtype=float), outputs=1)[0]
+
+
+def _log_likelihood_block(block: Block, tau2: np.ndarray, reml: bool) -> tuple[np.ndarray]:
+    w = block.weights(tau2)
+    sw = block.row_sum(w)
+    mu = block.row_dot(w, block.y) / sw
+    e = block.y - mu[:, None]
+    total_var = block.v + tau2[:, None]
+    if block.padded:
+        total_var = np.where(block.mask, total_var, 1.0)
+    log_var = block.row_sum(np.log(total_var))
+    ll = -0.5 * log_var - 0.5 * block.row_dot(w * e, e)
+    return (ll - 0.5 * np.log(sw) if reml else ll,)
 
 
 def log_likelihood(batch: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
     """(Restricted) log-likelihood of the intercept-only model, up to a constant
     (Viechtbauer 2005, eqs. 5 and 6): −½Σlog(vᵢ + tau²) − ½Σwᵢ(yᵢ − μ̂)² [− ½ log Σwᵢ]."""
-    w = weights(batch, tau2)
-    sw = w.sum(axis=1)
-    mu = (w * batch.y).sum(axis=1) / sw
-    rss = (w * np.where(batch.mask, batch.y - mu[:, None], 0.0) ** 2).sum(axis=1)
-    log_var = np.where(batch.mask, np.log(batch.v + np.asarray(tau2)[:, None]), 0.0).sum(axis=1)
-    ll = -0.5 * log_var - 0.5 * rss
-    return ll - 0.5 * np.log(sw) if reml else ll
+
+    def ll(block: Block, t: np.ndarray) -> tuple[np.ndarray]:
+        return _log_likelihood_block(block, t, reml)
+
+    return map_blocks(batch, ll, np.asarray(tau2, dtype=float), outputs=1)[0]
+
+
+def _scoring_steps(
+    block: Block, tau2: np.ndarray, reml: bool, first: int, last: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scoring steps ``first`` to ``last`` for every analysis of ``block`` from ``tau2``.
+
+    As metafor's ``rma.uni``: step tau² ← tau² + score/information and halve a step that
+    would leave tau² ≥ 0. The first ``NEWTON_AFTER`` steps use the expected information
+    (Fisher scoring); later steps use the observed information where the likelihood is
+    concave (Newton: quadratic instead of linear convergence, to the same root). An analysis
+    stops when its change is below ``TOLERANCE``·max(1, tau²). The analyses still iterating
+    are gathered into a smaller block whenever they are fewer than half of the current one.
+    Returns tau², which analyses converged and the step each stopped at.
+    """
+    t = tau2.copy()
+    steps = np.zeros(len(t), dtype=int)
+    converged = np.zeros(len(t), dtype=bool)
+    where = np.arange(len(t))  # positions in ``block`` of the rows of ``work``
+    work, current = block, t.copy()
+    active = np.ones(len(t), dtype=bool)
+    for it in range(first, last + 1):
+        score, info, observed = _score_terms(work, current, reml, observed=it > NEWTON_AFTER)
+        if observed is not None:
+            info = np.where(observed > 0, observed, info)
+        adj = score / info
+        adj[~np.isfinite(adj)] = 0.0
+        new = current + adj
+        # Step halving (metafor): the smallest h with tau² + adj/2^h >= 0.
+        halve = np.flatnonzero((new < 0) & (current > 0))
+        if len(halve):
+            h = np.ceil(np.log2(-adj[halve] / current[halve]))
+            new[halve] = current[halve] + adj[halve] * np.exp2(-h)
+        np.maximum(new, 0.0, out=new)
+        done = np.abs(new - current) <= TOLERANCE * np.maximum(1.0, new)
+        moved = where[active]
+        t[moved], steps[moved], converged[moved] = new[active], it, done[active]
+        active &= ~done
+        if not active.any():
+            break
+        current = np.where(active, new, current)
+        if 2 * np.count_nonzero(active) < len(active):
+            keep = np.flatnonzero(active)
+            where, work, current = where[keep], work.take(keep), current[keep]
+            active = np.ones(len(keep), dtype=bool)
+    return t, converged, steps
 
 
 def _fisher_scoring(batch: Batch, reml: bool) -> Tau2Estimate:
-    """ML/REML tau² by Fisher scoring (Viechtbauer 2005, eqs. 9–10), all analyses at once.
+    """ML/REML tau² by scoring (see :func:`_scoring_steps`), all analyses at once, starting
+    at the HE estimate (truncated at 0) as metafor does. Analyses with k = 1 have tau² = 0.
 
-    As metafor's ``rma.uni``: start at the HE estimate (truncated at 0), step
-    tau² ← tau² + score/information, and halve a step that would leave tau² ≥ 0. A step that
-    would cross 0 while the score at 0 is not positive goes to 0 directly: that is the limit
-    metafor's repeated halving approaches, reached exactly instead of asymptotically.
-    Converged when the change is below ``TOLERANCE``·max(1, tau²). Afterwards, metafor's
-    ``ll0check``: if the likelihood at tau² = 0 is higher than at the root found, tau² = 0.
-    Analyses with k = 1 have tau² = 0.
+    Every block first gets ``FIRST_PASS_STEPS`` steps; the analyses still iterating then
+    continue, gathered into blocks of their own, up to ``FISHER_STEPS``.
     """
     n = len(batch.y)
     tau2 = np.zeros(n)
     iterations = np.zeros(n, dtype=int)
     converged = np.ones(n, dtype=bool)
     rows = np.flatnonzero(batch.k > 1)
-    if len(rows) == 0:
-        return Tau2Estimate(tau2, converged, iterations)
-    sub = _subset(batch, rows)
-    t = _he(sub)
-    active = np.ones(len(rows), dtype=bool)
-    count = np.zeros(len(rows), dtype=int)
-    for it in range(1, FISHER_STEPS + 1):
-        idx = np.flatnonzero(active)
-        if len(idx) == 0:
-            break
-        current = t[idx]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            score, info, observed = _score_and_information(
-                _subset(sub, idx), current, reml, observed=True
-            )
-            # Newton steps (observed information) once Fisher scoring has brought tau² near
-            # the root and the likelihood is concave there: quadratic instead of linear
-            # convergence, to the same root.
-            newton = (it > NEWTON_AFTER) & (observed > 0)
-            info = np.where(newton, observed, info)
-            adj = np.where(np.isfinite(score / info), score / info, 0.0)
-        crossing = current + adj < 0
-        # Step halving (metafor): the smallest h with current + adj/2^h >= 0.
-        halve = crossing & (current > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            h = np.where(halve, np.ceil(np.log2(-adj / np.where(halve, current, 1.0))), 0.0)
-        adj = np.where(halve, adj * np.exp2(-h), adj)
-        new = np.maximum(current + adj, 0.0)
-        t[idx] = new
-        count[idx] = it
-        done = np.abs(new - current) <= TOLERANCE * np.maximum(1.0, new)
-        active[idx[done]] = False
-
-    tau2[rows] = t
-    iterations[rows] = count
-    converged[rows] = ~active
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for block in batch.blocks(rows):
+            start = _he_block(block)[0]
+            t, done, steps = _scoring_steps(block, start, reml, 1, FIRST_PASS_STEPS)
+            tau2[block.rows], converged[block.rows], iterations[block.rows] = t, done, steps
+        rest = rows[~converged[rows]]
+        if FISHER_STEPS > FIRST_PASS_STEPS:
+            for block in batch.blocks(rest):
+                t, done, steps = _scoring_steps(
+                    block, tau2[block.rows], reml, FIRST_PASS_STEPS + 1, FISHER_STEPS
+                )
+                tau2[block.rows], converged[block.rows], iterations[block.rows] = t, done, steps
     return Tau2Estimate(tau2, converged, iterations)
 
 
 def _bracketing_fallback(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Tau2Estimate:
-    """A bracketing root search on the score for the analyses where Fisher scoring did not
+    """A bracketing root search on the score for the analyses where scoring did not
     converge within ``FISHER_STEPS`` steps (it can oscillate slowly when the expected and
     observed information differ), all such analyses at once.
 
@@ -266,7 +301,7 @@ def _bracketing_fallback(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Ta
     rows = np.flatnonzero(~converged)
     if len(rows) == 0:
         return estimate
-    sub = _subset(batch, rows)
+    sub = batch.take(rows)
     start = tau2[rows].copy()
     f_start = _score(sub, start, reml)
     up = f_start > 0
@@ -279,7 +314,7 @@ def _bracketing_fallback(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Ta
     while grow.any():
         lo[grow], f_lo[grow], hi[grow] = hi[grow], f_hi[grow], 2.0 * hi[grow]
         idx = np.flatnonzero(grow)
-        f_hi[idx] = _score(_subset(sub, idx), hi[idx], reml)
+        f_hi[idx] = _score(sub.take(idx), hi[idx], reml)
         grow = (f_hi > 0) & (hi < 1e12)
     # Downwards: halve lo until the score turns positive; none above 1e-15 means tau² = 0.
     shrink = ~up & ~(f_lo > 0)
@@ -288,12 +323,12 @@ def _bracketing_fallback(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Ta
             break
         hi[shrink], f_hi[shrink], lo[shrink] = lo[shrink], f_lo[shrink], lo[shrink] / 2.0
         idx = np.flatnonzero(shrink)
-        f_lo[idx] = _score(_subset(sub, idx), lo[idx], reml)
+        f_lo[idx] = _score(sub.take(idx), lo[idx], reml)
         shrink = shrink & ~(f_lo > 0) & (lo > 1e-3 * TOLERANCE)
     boundary = ~(f_lo > 0)
     tau2[rows[boundary]], converged[rows[boundary]] = 0.0, True
     keep = np.flatnonzero(~boundary)
-    rows, sub, start = rows[keep], _subset(sub, keep), start[keep]
+    rows, sub, start = rows[keep], sub.take(keep), start[keep]
     lo, hi, f_lo, f_hi = lo[keep], hi[keep], f_lo[keep], f_hi[keep]
     active = ~(f_hi > 0)  # no root below 1e12: left unconverged (flagged, not NaN)
     x = start.copy()
@@ -307,7 +342,7 @@ def _bracketing_fallback(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Ta
             trial = b - fb * (b - a) / (fb - fa)
         outside = ~np.isfinite(trial) | (trial <= a) | (trial >= b)
         trial = np.where(outside, 0.5 * (a + b), trial)
-        ft = _score(_subset(sub, idx), trial, reml)
+        ft = _score(sub.take(idx), trial, reml)
         up = ft > 0
         side = np.where(up, 1, -1)
         again = side == kept[idx]  # the same end kept twice: halve its score (Illinois)
@@ -330,11 +365,14 @@ def _ll0check(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Tau2Estimate:
     idx = np.flatnonzero(estimate.converged & (estimate.tau2 > 0))
     if len(idx) == 0:
         return estimate
-    one = _subset(batch, idx)
-    zero = np.zeros(len(idx))
-    worse = log_likelihood(one, zero, reml) > log_likelihood(one, estimate.tau2[idx], reml)
+
+    def worse_than_zero(block: Block, t: np.ndarray) -> tuple[np.ndarray]:
+        at_zero = _log_likelihood_block(block, np.zeros(len(t)), reml)[0]
+        return (at_zero > _log_likelihood_block(block, t, reml)[0],)
+
+    (worse,) = map_blocks(batch, worse_than_zero, estimate.tau2, outputs=1, rows=idx)
     tau2 = estimate.tau2.copy()
-    tau2[idx[worse]] = 0.0
+    tau2[idx[worse.astype(bool)]] = 0.0
     return Tau2Estimate(tau2, estimate.converged, estimate.iterations)
 
 

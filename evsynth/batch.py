@@ -1,0 +1,120 @@
+"""Batches of meta-analyses and the cache-sized blocks that the estimators iterate over.
+
+A :class:`Batch` holds N meta-analyses padded to the largest k: arrays ``y`` and ``v`` of
+shape (N, kmax) and a boolean ``mask`` marking real studies (padding holds y = 0, v = 1).
+
+The iterative estimators make many passes over their data per iteration, so they work on one
+:class:`Block` of rows at a time: a block is small enough to stay in the CPU cache for all of
+an iteration's passes, and it holds the padding in the form the arithmetic needs, y = 0 and
+v = +∞, so that a weight 1/(v + tau²) is exactly 0 there without a mask. Row sums are
+matrix-vector products with a vector of ones (one BLAS call instead of numpy's pairwise
+reduction over a short axis). Every result is per row, so blocking changes the order of no
+sum within an analysis and the answer does not depend on the block size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+#: Rows per block: 4,096 analyses of k = 20 are 640 KB per array, about a core's L2 cache
+#: (measured: 2,048 to 4,096 rows are fastest for k = 20; larger blocks spill to L3).
+BLOCK_ROWS = 4096
+
+
+@dataclass(frozen=True)
+class Batch:
+    """N meta-analyses padded to the largest k. Padding cells hold y = 0, v = 1, mask False."""
+
+    y: np.ndarray
+    v: np.ndarray
+    mask: np.ndarray
+
+    @cached_property
+    def k(self) -> np.ndarray:
+        """Studies per analysis."""
+        return self.mask.sum(axis=1)
+
+    @classmethod
+    def single(cls, yi: np.ndarray, vi: np.ndarray) -> Batch:
+        """The batch of one analysis."""
+        return cls(yi[None, :].copy(), vi[None, :].copy(), np.ones((1, len(yi)), dtype=bool))
+
+    def take(self, rows: np.ndarray) -> Batch:
+        """The analyses at ``rows``, as a batch of their own."""
+        return Batch(self.y[rows], self.v[rows], self.mask[rows])
+
+    def blocks(self, rows: np.ndarray | None = None, size: int = BLOCK_ROWS) -> Iterator[Block]:
+        """The analyses at ``rows`` (default: all) in blocks of at most ``size`` rows."""
+        if rows is None:
+            for start in range(0, len(self.y), size):
+                yield self._block(slice(start, min(start + size, len(self.y))))
+            return
+        for start in range(0, len(rows), size):
+            yield self._block(rows[start : start + size])
+
+    def _block(self, rows: slice | np.ndarray) -> Block:
+        mask = self.mask[rows]
+        y, v = self.y[rows], self.v[rows]
+        if not mask.all():
+            y, v = np.where(mask, y, 0.0), np.where(mask, v, np.inf)
+        index = np.arange(len(self.y))[rows] if isinstance(rows, slice) else rows
+        return Block(index, y, v, mask)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Some rows of a batch, padded with y = 0 and v = +∞ (weights vanish on padding)."""
+
+    rows: np.ndarray
+    y: np.ndarray
+    v: np.ndarray
+    mask: np.ndarray
+    ones: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ones", np.ones(self.y.shape[1]))
+
+    @cached_property
+    def k(self) -> np.ndarray:
+        return self.mask.sum(axis=1)
+
+    @cached_property
+    def padded(self) -> bool:
+        """Whether any analysis of the block has fewer studies than the block is wide."""
+        return not self.mask.all()
+
+    def take(self, local: np.ndarray) -> Block:
+        """The rows ``local`` (positions within this block) as a block of their own."""
+        return Block(self.rows[local], self.y[local], self.v[local], self.mask[local])
+
+    def row_sum(self, a: np.ndarray) -> np.ndarray:
+        """Σⱼ a[i, j] per row."""
+        return a @ self.ones
+
+    def row_dot(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Σⱼ a[i, j]·b[i, j] per row, summed in the same order as :meth:`row_sum` (so that,
+        for example, Σwy/Σw is exactly y when every y is equal)."""
+        return (a * b) @ self.ones
+
+    def weights(self, tau2: np.ndarray) -> np.ndarray:
+        """Random-effects weights 1/(vᵢ + tau²) (0 on padding)."""
+        return 1.0 / (self.v + tau2[:, None])
+
+
+def map_blocks(
+    batch: Batch,
+    fn: Callable[..., tuple[np.ndarray, ...]],
+    *per_row: np.ndarray,
+    outputs: int,
+    rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, ...]:
+    """Apply ``fn(block, *per_row_values)``, which returns ``outputs`` per-row arrays, to every
+    block of ``batch`` (or of ``rows``) and join each output over those rows, in order."""
+    parts = [fn(block, *(values[block.rows] for values in per_row)) for block in batch.blocks(rows)]
+    if not parts:
+        return tuple(np.zeros(0) for _ in range(outputs))
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
