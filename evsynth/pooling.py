@@ -208,20 +208,20 @@ def _scalar(value: Any) -> Any:
     return value
 
 
-def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame, bool]:
     """Each row's group number (groups in sorted key order, missing keys a group of their
-    own, sorted last) and the groups' key values."""
+    own, sorted last), the groups' key values, and whether the rows are in group order."""
     if len(keys) == 1:
         column = frame[keys[0]]
         if column.is_monotonic_increasing and len(column) > 0:  # sorted already, no missing
             values = column.to_numpy()
             first = np.concatenate([[True], values[1:] != values[:-1]])
-            return np.cumsum(first) - 1, pd.DataFrame({keys[0]: column[first].to_numpy()})
+            groups = pd.DataFrame({keys[0]: column[first].to_numpy()})
+            return np.cumsum(first) - 1, groups, True
         codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=False)
-        return codes, pd.DataFrame({keys[0]: uniques})
+        return codes, pd.DataFrame({keys[0]: uniques}), False
     grouped = frame.groupby(keys, sort=True, dropna=False)
-    codes = grouped.ngroup().to_numpy()
-    return codes, grouped.size().index.to_frame(index=False)
+    return grouped.ngroup().to_numpy(), grouped.size().index.to_frame(index=False), False
 
 
 def batch_from_frame(
@@ -233,18 +233,17 @@ def batch_from_frame(
     missing = [c for c in [*keys, yi, vi] if c not in frame.columns]
     if missing:
         raise AnalysisInputError(f"pool_many: columns {missing} are not in the frame")
-    codes, groups = _group_codes(frame, keys)
+    codes, groups, in_order = _group_codes(frame, keys)
     y_all = frame[yi].to_numpy(dtype=float)
     v_all = frame[vi].to_numpy(dtype=float)
-    bad = ~np.isfinite(y_all) | ~np.isfinite(v_all) | (v_all <= 0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    if not (np.isfinite(y_all).all() and np.isfinite(v_all).all() and (v_all > 0).all()):
+        i = int(np.flatnonzero(~np.isfinite(y_all) | ~np.isfinite(v_all) | ~(v_all > 0))[0])
         row = groups.iloc[codes[i]].to_dict()
         raise AnalysisInputError(
             f"pool_many: group {row}: yi = {y_all[i]}, vi = {v_all[i]} cannot be pooled "
             "(vi must be positive and both finite)"
         )
-    if len(codes) > 1 and (np.diff(codes) < 0).any():
+    if not in_order and len(codes) > 1 and (np.diff(codes) < 0).any():
         order = np.argsort(codes, kind="stable")
         codes, y_all, v_all = codes[order], y_all[order], v_all[order]
     counts = np.bincount(codes, minlength=len(groups))

@@ -1,9 +1,10 @@
 """Between-study variance (tau²) estimators, vectorised over many meta-analyses at once.
 
-The estimators take a :class:`~evsynth.batch.Batch` of N analyses padded to the largest k and
-work through it in cache-sized blocks (:mod:`evsynth.batch`). Only analyses whose scoring
-iterations fail to converge fall back to a vectorised bracketing root search (Illinois
-regula falsi). Definitions follow metafor's ``rma.uni`` (Viechtbauer 2010) for the
+The estimators take a :class:`~evsynth.batch.Batch` of N analyses padded to the largest k:
+the closed-form ones work through it in cache-sized blocks (:mod:`evsynth.batch`), ML and
+REML iterate each analysis in compiled code (:mod:`evsynth.likelihood`). Only analyses whose
+scoring fails to converge fall back to a vectorised bracketing root search (Illinois regula
+falsi). Definitions follow metafor's ``rma.uni`` (Viechtbauer 2010) for the
 intercept-only model:
 
 * ``EE``: equal effects, tau² = 0.
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsynth import likelihood
 from evsynth.batch import Batch, Block, map_blocks
 
 __all__ = ["METHODS", "Batch", "Tau2Estimate", "estimate_tau2", "generalised_q"]
@@ -37,10 +39,6 @@ MAX_ITER = 200
 FISHER_STEPS = 100
 #: Fisher-scoring steps before Newton steps are allowed.
 NEWTON_AFTER = 1
-#: Steps each block is given before the analyses still iterating are gathered into blocks
-#: of their own (most analyses converge within this many steps; a few that creep towards the
-#: boundary by step halving need more, and should not hold a whole block back).
-FIRST_PASS_STEPS = 8
 
 
 @dataclass(frozen=True)
@@ -146,143 +144,32 @@ def _pm(batch: Batch) -> np.ndarray:
     return np.where(batch.k > 1, solve_generalised_q(batch, (batch.k - 1).astype(float)), 0.0)
 
 
-def _score_terms(
-    block: Block, tau2: np.ndarray, reml: bool, observed: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Score (derivative of the (restricted) log-likelihood in tau²), the expected (Fisher)
-    information and, with ``observed=True``, the observed information −d²ℓ/d(tau²)².
-
-    With w = 1/(v + tau²) and e = y − μ̂ (Viechtbauer 2005, eqs. 9–10): the ML score is
-    ½[Σw²e² − Σw] and its information ½Σw²; REML replaces Σw by tr(P) = Σw − Σw²/Σw and the
-    information by ½tr(PP) = ½[Σw² − 2Σw³/Σw + (Σw²/Σw)²]. Differentiating the score once
-    more (dμ̂/dtau² = −Σw²e/Σw) gives the observed information: ML Σw³e² − (Σw²e)²/Σw − ½Σw²;
-    REML adds Σw³/Σw − ½(Σw²/Σw)².
-    """
-    w = block.weights(tau2)
-    sw = block.row_sum(w)
-    mu = block.row_dot(w, block.y) / sw
-    we = w * (block.y - mu[:, None])
-    w2 = w * w
-    sw2 = block.row_sum(w2)
-    swe2 = block.row_dot(we, we)
-    if reml:
-        sw3 = block.row_dot(w2, w)
-        score = 0.5 * (swe2 - sw + sw2 / sw)
-        info = 0.5 * (sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2)
-    else:
-        score, info = 0.5 * (swe2 - sw), 0.5 * sw2
-    if not observed:
-        return score, info, None
-    w2e = w * we
-    obs = block.row_dot(w2e, we) - block.row_sum(w2e) ** 2 / sw - 0.5 * sw2
-    if reml:
-        obs = obs + sw3 / sw - 0.5 * (sw2 / sw) ** 2
-    return score, info, obs
+def _arrays(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """The batch as the compiled likelihood functions take it (padding y = 0, v = +∞)."""
+    return likelihood.padded(batch.y, batch.v, batch.mask)
 
 
 def _score(batch: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
     """The (restricted) likelihood score of every analysis at ``tau2``."""
-
-    def score(block: Block, t: np.ndarray) -> tuple[np.ndarray]:
-        return (_score_terms(block, t, reml, observed=False)[0],)
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return map_blocks(batch, score, np.asarray(tau2, dtype=float), outputs=1)[0]
-
-
-def _log_likelihood_block(block: Block, tau2: np.ndarray, reml: bool) -> tuple[np.ndarray]:
-    w = block.weights(tau2)
-    sw = block.row_sum(w)
-    mu = block.row_dot(w, block.y) / sw
-    e = block.y - mu[:, None]
-    total_var = block.v + tau2[:, None]
-    if block.padded:
-        total_var = np.where(block.mask, total_var, 1.0)
-    log_var = block.row_sum(np.log(total_var))
-    ll = -0.5 * log_var - 0.5 * block.row_dot(w * e, e)
-    return (ll - 0.5 * np.log(sw) if reml else ll,)
+    return likelihood.score(*_arrays(batch), np.asarray(tau2, dtype=float), reml)
 
 
 def log_likelihood(batch: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
     """(Restricted) log-likelihood of the intercept-only model, up to a constant
     (Viechtbauer 2005, eqs. 5 and 6): −½Σlog(vᵢ + tau²) − ½Σwᵢ(yᵢ − μ̂)² [− ½ log Σwᵢ]."""
-
-    def ll(block: Block, t: np.ndarray) -> tuple[np.ndarray]:
-        return _log_likelihood_block(block, t, reml)
-
-    return map_blocks(batch, ll, np.asarray(tau2, dtype=float), outputs=1)[0]
-
-
-def _scoring_steps(
-    block: Block, tau2: np.ndarray, reml: bool, first: int, last: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scoring steps ``first`` to ``last`` for every analysis of ``block`` from ``tau2``.
-
-    As metafor's ``rma.uni``: step tau² ← tau² + score/information and halve a step that
-    would leave tau² ≥ 0. The first ``NEWTON_AFTER`` steps use the expected information
-    (Fisher scoring); later steps use the observed information where the likelihood is
-    concave (Newton: quadratic instead of linear convergence, to the same root). An analysis
-    stops when its change is below ``TOLERANCE``·max(1, tau²). The analyses still iterating
-    are gathered into a smaller block whenever they are fewer than half of the current one.
-    Returns tau², which analyses converged and the step each stopped at.
-    """
-    t = tau2.copy()
-    steps = np.zeros(len(t), dtype=int)
-    converged = np.zeros(len(t), dtype=bool)
-    where = np.arange(len(t))  # positions in ``block`` of the rows of ``work``
-    work, current = block, t.copy()
-    active = np.ones(len(t), dtype=bool)
-    for it in range(first, last + 1):
-        score, info, observed = _score_terms(work, current, reml, observed=it > NEWTON_AFTER)
-        if observed is not None:
-            info = np.where(observed > 0, observed, info)
-        adj = score / info
-        adj[~np.isfinite(adj)] = 0.0
-        new = current + adj
-        # Step halving (metafor): the smallest h with tau² + adj/2^h >= 0.
-        halve = np.flatnonzero((new < 0) & (current > 0))
-        if len(halve):
-            h = np.ceil(np.log2(-adj[halve] / current[halve]))
-            new[halve] = current[halve] + adj[halve] * np.exp2(-h)
-        np.maximum(new, 0.0, out=new)
-        done = np.abs(new - current) <= TOLERANCE * np.maximum(1.0, new)
-        moved = where[active]
-        t[moved], steps[moved], converged[moved] = new[active], it, done[active]
-        active &= ~done
-        if not active.any():
-            break
-        current = np.where(active, new, current)
-        if 2 * np.count_nonzero(active) < len(active):
-            keep = np.flatnonzero(active)
-            where, work, current = where[keep], work.take(keep), current[keep]
-            active = np.ones(len(keep), dtype=bool)
-    return t, converged, steps
+    return likelihood.log_likelihood(*_arrays(batch), np.asarray(tau2, dtype=float), reml)
 
 
 def _fisher_scoring(batch: Batch, reml: bool) -> Tau2Estimate:
-    """ML/REML tau² by scoring (see :func:`_scoring_steps`), all analyses at once, starting
-    at the HE estimate (truncated at 0) as metafor does. Analyses with k = 1 have tau² = 0.
-
-    Every block first gets ``FIRST_PASS_STEPS`` steps; the analyses still iterating then
-    continue, gathered into blocks of their own, up to ``FISHER_STEPS``.
-    """
-    n = len(batch.y)
-    tau2 = np.zeros(n)
-    iterations = np.zeros(n, dtype=int)
-    converged = np.ones(n, dtype=bool)
-    rows = np.flatnonzero(batch.k > 1)
+    """ML/REML tau² by scoring (:func:`evsynth.likelihood.scoring`: Fisher scoring, then
+    Newton steps, with metafor's step halving), starting at the HE estimate (truncated at 0)
+    as metafor does. Analyses with k = 1 have tau² = 0 (no step is taken)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        for block in batch.blocks(rows):
-            start = _he_block(block)[0]
-            t, done, steps = _scoring_steps(block, start, reml, 1, FIRST_PASS_STEPS)
-            tau2[block.rows], converged[block.rows], iterations[block.rows] = t, done, steps
-        rest = rows[~converged[rows]]
-        if FISHER_STEPS > FIRST_PASS_STEPS:
-            for block in batch.blocks(rest):
-                t, done, steps = _scoring_steps(
-                    block, tau2[block.rows], reml, FIRST_PASS_STEPS + 1, FISHER_STEPS
-                )
-                tau2[block.rows], converged[block.rows], iterations[block.rows] = t, done, steps
+        tau2, converged, iterations = likelihood.scoring(
+            *_arrays(batch), _he(batch), reml, FISHER_STEPS, NEWTON_AFTER, TOLERANCE
+        )
+    single = batch.k <= 1
+    tau2[single], converged[single], iterations[single] = 0.0, True, 0
     return Tau2Estimate(tau2, converged, iterations)
 
 
@@ -362,18 +249,11 @@ def _bracketing_fallback(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Ta
 def _ll0check(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Tau2Estimate:
     """metafor's ``ll0check``: a root whose likelihood is below the likelihood at tau² = 0 is
     not the maximum, so tau² = 0 there."""
-    idx = np.flatnonzero(estimate.converged & (estimate.tau2 > 0))
-    if len(idx) == 0:
-        return estimate
-
-    def worse_than_zero(block: Block, t: np.ndarray) -> tuple[np.ndarray]:
-        at_zero = _log_likelihood_block(block, np.zeros(len(t)), reml)[0]
-        return (at_zero > _log_likelihood_block(block, t, reml)[0],)
-
-    (worse,) = map_blocks(batch, worse_than_zero, estimate.tau2, outputs=1, rows=idx)
-    tau2 = estimate.tau2.copy()
-    tau2[idx[worse.astype(bool)]] = 0.0
-    return Tau2Estimate(tau2, estimate.converged, estimate.iterations)
+    check = estimate.converged & (estimate.tau2 > 0)
+    worse = likelihood.zero_is_better(*_arrays(batch), estimate.tau2, check, reml)
+    return Tau2Estimate(
+        np.where(worse, 0.0, estimate.tau2), estimate.converged, estimate.iterations
+    )
 
 
 def estimate_tau2(batch: Batch, method: str = "REML") -> Tau2Estimate:

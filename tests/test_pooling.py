@@ -175,12 +175,17 @@ def test_sidik_jonkman_is_positive_unless_all_effects_are_equal() -> None:
     assert res.tau2 > 0 and not res.tau2_on_boundary
 
 
-def test_brentq_fallback_gives_the_fisher_scoring_answer(monkeypatch) -> None:
-    expected = estimate_tau2(Batch.single(YI, VI), "REML").tau2[0]
-    monkeypatch.setattr(tau2_module, "MAX_ITER", 1)
-    fallback = estimate_tau2(Batch.single(YI, VI), "REML")
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_bracketing_fallback_gives_the_scoring_answer(monkeypatch, method: str) -> None:
+    expected = estimate_tau2(Batch.single(YI, VI), method)
+    assert expected.iterations[0] > 2
+    # Scoring stops after two steps, unconverged: the bracketing search must finish the job.
+    monkeypatch.setattr(tau2_module, "FISHER_STEPS", 2)
+    scoring = tau2_module._fisher_scoring(Batch.single(YI, VI), method == "REML")
+    assert not scoring.converged[0]
+    fallback = estimate_tau2(Batch.single(YI, VI), method)
     assert fallback.converged[0]
-    assert fallback.tau2[0] == pytest.approx(expected, rel=1e-10)
+    assert fallback.tau2[0] == pytest.approx(expected.tau2[0], rel=1e-10)
 
 
 def test_pool_many_sorts_groups_and_matches_pool() -> None:
@@ -243,6 +248,28 @@ def test_pool_rejects_inputs_that_cannot_be_pooled(yi, vi, message) -> None:
 def test_pool_rejects_unknown_options(kwargs, message) -> None:
     with pytest.raises(AnalysisInputError, match=message):
         pool(YI, VI, **kwargs)
+
+
+def test_pool_many_groups_unsorted_multi_key_and_missing_keys_like_pandas() -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "a": rng.choice(["x", "y", None], 60),
+            "b": rng.integers(0, 3, 60),
+            "yi": rng.normal(0, 0.5, 60),
+            "vi": rng.uniform(0.01, 0.3, 60),
+        }
+    )
+    for by in ("a", ["a", "b"], "b"):
+        out = pool_many(frame, by, method="REML")
+        keys = [by] if isinstance(by, str) else by
+        grouped = list(frame.groupby(keys, sort=True, dropna=False))
+        assert len(out) == len(grouped)
+        for row, (_, rows) in zip(out.itertuples(), grouped, strict=True):
+            single = pool(rows["yi"], rows["vi"])
+            assert row.k == len(rows)
+            assert row.estimate == pytest.approx(single.estimate, rel=1e-12)
+            assert row.tau2 == pytest.approx(single.tau2, rel=1e-9, abs=1e-12)
 
 
 def test_pool_many_names_the_group_with_bad_data() -> None:
