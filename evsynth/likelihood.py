@@ -29,7 +29,8 @@ import numpy as np
 from numba import njit
 
 # x/0 gives inf or nan as in numpy; sums may be reassociated (vectorised), nothing else.
-_JIT = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": {"reassoc"}}
+_compiled = njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+_inlined = njit(inline="always", cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 
 
 def padded(y: np.ndarray, v: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +40,7 @@ def padded(y: np.ndarray, v: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, 
     return np.where(mask, y, 0.0), np.where(mask, v, np.inf)
 
 
-@njit(inline="always", **_JIT)
+@_inlined
 def _terms(y: np.ndarray, v: np.ndarray, t: float, reml: bool) -> tuple[float, float, float]:
     """Score, expected information and observed information of one analysis at tau² = t."""
     sw = 0.0
@@ -70,7 +71,7 @@ def _terms(y: np.ndarray, v: np.ndarray, t: float, reml: bool) -> tuple[float, f
     return score, info, observed
 
 
-@njit(**_JIT)
+@_compiled
 def _log_likelihood(y: np.ndarray, v: np.ndarray, t: float, reml: bool) -> float:
     sw = 0.0
     swy = 0.0
@@ -90,7 +91,7 @@ def _log_likelihood(y: np.ndarray, v: np.ndarray, t: float, reml: bool) -> float
     return ll - 0.5 * math.log(sw) if reml else ll
 
 
-@njit(**_JIT)
+@_compiled
 def score(y: np.ndarray, v: np.ndarray, tau2: np.ndarray, reml: bool) -> np.ndarray:
     """The score of every analysis at its ``tau2``."""
     out = np.empty(y.shape[0])
@@ -99,7 +100,7 @@ def score(y: np.ndarray, v: np.ndarray, tau2: np.ndarray, reml: bool) -> np.ndar
     return out
 
 
-@njit(**_JIT)
+@_compiled
 def log_likelihood(y: np.ndarray, v: np.ndarray, tau2: np.ndarray, reml: bool) -> np.ndarray:
     """The (restricted) log-likelihood of every analysis at its ``tau2``."""
     out = np.empty(y.shape[0])
@@ -108,7 +109,7 @@ def log_likelihood(y: np.ndarray, v: np.ndarray, tau2: np.ndarray, reml: bool) -
     return out
 
 
-@njit(**_JIT)
+@_compiled
 def _gain_over_zero(y: np.ndarray, v: np.ndarray, t: float, reml: bool) -> float:
     """ℓ(t) − ℓ(0), computed as a difference of terms (more exact than of two totals):
     −½Σlog(1 + t/vᵢ) − ½[Σwᵢ(t)eᵢ(t)² − Σwᵢ(0)eᵢ(0)²] [− ½ log(Σwᵢ(t)/Σwᵢ(0))]. The log
@@ -141,7 +142,7 @@ def _gain_over_zero(y: np.ndarray, v: np.ndarray, t: float, reml: bool) -> float
     return gain
 
 
-@njit(**_JIT)
+@_compiled
 def zero_is_better(
     y: np.ndarray, v: np.ndarray, tau2: np.ndarray, check: np.ndarray, reml: bool
 ) -> np.ndarray:
@@ -154,7 +155,7 @@ def zero_is_better(
     return out
 
 
-@njit(**_JIT)
+@_compiled
 def scoring(
     y: np.ndarray,
     v: np.ndarray,
