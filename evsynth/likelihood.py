@@ -41,15 +41,31 @@ def padded(y: np.ndarray, v: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, 
 
 
 @_inlined
-def _terms(y: np.ndarray, v: np.ndarray, t: float, reml: bool) -> tuple[float, float, float]:
-    """Score, expected information and observed information of one analysis at tau² = t."""
+def _weighted_mean(y: np.ndarray, v: np.ndarray, t: float) -> tuple[float, float]:
+    """Σwᵢ and μ̂ = Σwᵢyᵢ/Σwᵢ with wᵢ = 1/(vᵢ + t)."""
     sw = 0.0
     swy = 0.0
     for j in range(y.shape[0]):
         w = 1.0 / (v[j] + t)
         sw += w
         swy += w * y[j]
-    mu = swy / sw
+    return sw, swy / sw
+
+
+@_inlined
+def _residual_sum(y: np.ndarray, v: np.ndarray, t: float, mu: float) -> float:
+    """Σwᵢ(yᵢ − μ)² with wᵢ = 1/(vᵢ + t)."""
+    rss = 0.0
+    for j in range(y.shape[0]):
+        e = y[j] - mu
+        rss += e * e / (v[j] + t)
+    return rss
+
+
+@_inlined
+def _terms(y: np.ndarray, v: np.ndarray, t: float, reml: bool) -> tuple[float, float, float]:
+    """Score, expected information and observed information of one analysis at tau² = t."""
+    sw, mu = _weighted_mean(y, v, t)
     sw2 = sw3 = swe2 = sw2e = sw3e2 = 0.0
     for j in range(y.shape[0]):
         w = 1.0 / (v[j] + t)
@@ -73,21 +89,12 @@ def _terms(y: np.ndarray, v: np.ndarray, t: float, reml: bool) -> tuple[float, f
 
 @_compiled
 def _log_likelihood(y: np.ndarray, v: np.ndarray, t: float, reml: bool) -> float:
-    sw = 0.0
-    swy = 0.0
+    sw, mu = _weighted_mean(y, v, t)
     log_var = 0.0
     for j in range(y.shape[0]):
-        w = 1.0 / (v[j] + t)
-        sw += w
-        swy += w * y[j]
-        if w > 0:  # not padding
+        if v[j] < math.inf:  # not padding
             log_var += math.log(v[j] + t)
-    mu = swy / sw
-    rss = 0.0
-    for j in range(y.shape[0]):
-        e = y[j] - mu
-        rss += e * e / (v[j] + t)
-    ll = -0.5 * log_var - 0.5 * rss
+    ll = -0.5 * log_var - 0.5 * _residual_sum(y, v, t, mu)
     return ll - 0.5 * math.log(sw) if reml else ll
 
 
@@ -125,18 +132,8 @@ def _gain_over_zero(y: np.ndarray, v: np.ndarray, t: float, reml: bool) -> float
     log_ratio += math.log(product)
     gain = -0.5 * log_ratio
     for tau2, sign in ((t, -0.5), (0.0, 0.5)):
-        sw = 0.0
-        swy = 0.0
-        for j in range(y.shape[0]):
-            w = 1.0 / (v[j] + tau2)
-            sw += w
-            swy += w * y[j]
-        mu = swy / sw
-        rss = 0.0
-        for j in range(y.shape[0]):
-            e = y[j] - mu
-            rss += e * e / (v[j] + tau2)
-        gain += sign * rss
+        sw, mu = _weighted_mean(y, v, tau2)
+        gain += sign * _residual_sum(y, v, tau2, mu)
         if reml:
             gain += sign * math.log(sw)
     return gain
