@@ -22,6 +22,7 @@ from evsynth.effects import binary_effects, generic_effects
 from evsynth.errors import AnalysisInputError
 from evsynth.fixed_effects import mantel_haenszel
 from evsynth.heterogeneity import tau2_ci
+from evsynth.parallel import map_ordered
 from evsynth.pooling import pool
 from evsynth.regression import meta_regression
 from evsynth.sensitivity import cumulative, leave_one_out
@@ -444,14 +445,32 @@ def run_markers(rows: pd.DataFrame, spec: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": spec["id"], "title": spec["title"], "kind": "markers", "markers": markers}
 
 
-def run_dataset(dataset: str, rows: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, Any]:
-    """All analyses and marker sets of ``config`` that read ``dataset``."""
+def _run_analysis_task(task: tuple[pd.DataFrame, dict[str, Any], Mapping[str, str]]) -> dict:
+    return run_analysis(*task)
+
+
+def run_dataset(
+    dataset: str, rows: pd.DataFrame, config: Mapping[str, Any], *, workers: int = 1
+) -> dict[str, Any]:
+    """All analyses and marker sets of ``config`` that read ``dataset``.
+
+    ``workers`` > 1 runs the analyses in that many processes (:func:`evsynth.parallel.map_ordered`);
+    each analysis is given only the rows of its outcome, which is all :func:`run_analysis`
+    reads, so the results are the same as a serial run's.
+    """
     titles = config.get("subgroup_titles", {})
-    analyses = [
-        run_analysis(rows, {**spec, "id": name}, titles)
+    specs = [
+        {**spec, "id": name}
         for name, spec in sorted(config["analyses"].items())
         if spec["dataset"] == dataset
     ]
+    if specs and "outcome" in rows.columns:
+        by_outcome = dict(list(rows.groupby("outcome", sort=False)))
+        empty = rows.iloc[0:0]
+        tasks = [(by_outcome.get(spec["outcome"], empty), spec, titles) for spec in specs]
+    else:
+        tasks = [(rows, spec, titles) for spec in specs]
+    analyses = map_ordered(_run_analysis_task, tasks, workers)
     markers = [
         run_markers(rows, {**spec, "id": name})
         for name, spec in sorted(config.get("markers", {}).items())

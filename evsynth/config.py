@@ -28,6 +28,12 @@ DEFAULTS: dict[str, Any] = {
     "level": 0.95,
     "subgroup_tau2": "separate",
     "min_k_egger": 10,
+    # Which figures the figures stage draws, and in which formats (evsynth.plots.output
+    # FIGURE_KINDS / FIGURE_FORMATS): everything, as SVG + PNG.
+    "figures": {
+        "kinds": ["forest", "subgroups", "leave_one_out", "cumulative", "funnel", "bubble"],
+        "formats": ["svg", "png"],
+    },
 }
 
 
@@ -111,9 +117,18 @@ def validate_config(
 
 
 def with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy of ``config`` whose analyses carry every default setting explicitly."""
+    """Return a copy of ``config`` whose analyses carry every default setting explicitly.
+
+    ``figures`` is merged key by key: an analysis that sets only ``figures.kinds`` keeps the
+    default ``formats`` (and the defaults' ``figures`` likewise fill in from :data:`DEFAULTS`).
+    """
     resolved = dict(config)
-    defaults = {**DEFAULTS, **config.get("defaults", {})}
+    given = config.get("defaults", {})
+    defaults = {
+        **DEFAULTS,
+        **given,
+        "figures": {**DEFAULTS["figures"], **given.get("figures", {})},
+    }
     resolved["defaults"] = defaults
     resolved["analyses"] = {
         name: {
@@ -121,12 +136,18 @@ def with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
             "subgroups": [],
             "moderators": [],
             **spec,
+            "figures": {**defaults["figures"], **spec.get("figures", {})},
         }
         for name, spec in config["analyses"].items()
     }
     resolved.setdefault("markers", {})
     resolved.setdefault("subgroup_titles", {})
     return resolved
+
+
+def figure_settings(config: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """``{analysis id: its figures setting}`` of a validated config (see :func:`with_defaults`)."""
+    return {name: dict(spec["figures"]) for name, spec in config["analyses"].items()}
 
 
 def load_config(path: Path | str, project_dir: Path | str = ".") -> dict[str, Any]:

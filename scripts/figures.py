@@ -1,11 +1,13 @@
-"""Draw every figure of one dataset's analyses (SVG + PNG + alt text) into results/figures."""
+"""Draw the configured figures of one dataset's analyses into results/figures (+ manifest)."""
 
 import argparse
+import gc
 import json
 from pathlib import Path
 
 from evsynth.cli import run
-from evsynth.plots import write_analysis_figures
+from evsynth.config import figure_settings, load_config
+from evsynth.plots.output import write_dataset_figures
 from evsynth.safe_io import write_text_atomic
 
 if "snakemake" in globals():  # script: directive
@@ -14,6 +16,8 @@ if "snakemake" in globals():  # script: directive
         results=sm.input[0],
         outdir=sm.params.outdir,
         manifest=sm.output[0],
+        config=sm.params.get("config"),
+        threads=sm.threads,
         log=sm.log[0] if sm.log else None,
     )
 else:
@@ -21,15 +25,21 @@ else:
     parser.add_argument("--results", required=True, help="results/analyses/<dataset>.json")
     parser.add_argument("--outdir", default="results/figures")
     parser.add_argument("--manifest", help="JSON list of the files written (the rule's output)")
+    parser.add_argument("--config", help="config whose 'figures' settings apply (default: all)")
+    parser.add_argument("--threads", type=int, default=1, help="processes drawing figures")
     parser.add_argument("--log")
     args = parser.parse_args()
 
 
 def main() -> None:
     results = json.loads(Path(args.results).read_text(encoding="utf-8"))
-    written = [p.name for a in results["analyses"] for p in write_analysis_figures(a, args.outdir)]
+    gc.freeze()  # what was read lives to the end: keep the garbage collector off it
+    settings = figure_settings(load_config(args.config)) if args.config else None
+    written = write_dataset_figures(
+        results["analyses"], args.outdir, settings, workers=args.threads
+    )
     if args.manifest:
-        manifest = {"dataset": results["dataset"], "files": sorted(written)}
+        manifest = {"dataset": results["dataset"], "files": written}
         write_text_atomic(args.manifest, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
 
 

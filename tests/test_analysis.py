@@ -175,3 +175,26 @@ def test_two_comparisons_of_one_trial_get_distinct_labels() -> None:
         "Porthouse 2005 (stratum B)",
         "Law 2006",
     ]
+
+
+def test_analyses_in_a_process_pool_give_the_serial_results(rows: pd.DataFrame) -> None:
+    from evsynth.analysis import run_dataset
+
+    second = rows.copy()
+    second["outcome"] = "other_stones"
+    both = pd.concat([rows, second], ignore_index=True)
+    config = {
+        "analyses": {
+            "stones": {**SPEC},
+            "others": {**SPEC, "title": "Other stones", "outcome": "other_stones"},
+        },
+        "markers": {},
+        "subgroup_titles": {"calcium_coadministered": "Calcium"},
+    }
+    serial = run_dataset("kidney_stones", both, config)
+    pooled = run_dataset("kidney_stones", both, config, workers=2)
+    assert [a["id"] for a in serial["analyses"]] == ["others", "stones"]
+    assert pooled == serial
+    # Each analysis sees only its outcome's rows, as when it is given the whole table.
+    alone = run_analysis(both, {**SPEC}, config["subgroup_titles"])
+    assert serial["analyses"][1] == alone

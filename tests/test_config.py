@@ -51,6 +51,18 @@ def test_shipped_config_is_valid_and_gets_defaults() -> None:
             "analyses.kidney-stones.events_are",
             "not one of",
         ),
+        (
+            "kinds: [forest, subgroups, leave_one_out",
+            "kinds: [forest, violin, leave_one_out",
+            "defaults.figures.kinds.1",
+            "'violin' is not one of ['forest', 'subgroups', 'leave_one_out'",
+        ),
+        (
+            "formats: [svg, png]",
+            "formats: [svg, pdf]",
+            "defaults.figures.formats.1",
+            "'pdf' is not one of ['svg', 'png']",
+        ),
     ],
 )
 def test_bad_values_name_line_and_key(
@@ -90,3 +102,34 @@ def test_yaml_tags_are_not_executed(tmp_path: Path) -> None:
     found = problems(tmp_path, text)
     assert "invalid YAML" in found[0]
     assert yaml.safe_load(SHIPPED)  # the shipped config itself is plain YAML
+
+
+def test_figure_setting_defaults_to_everything_and_merges_per_analysis(tmp_path: Path) -> None:
+    from evsynth.config import DEFAULTS, figure_settings
+    from evsynth.plots.output import ALL_FIGURES, FIGURE_FORMATS, FIGURE_KINDS
+
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    figures = schema["$defs"]["figures"]["properties"]
+    assert tuple(figures["kinds"]["items"]["enum"]) == FIGURE_KINDS
+    assert tuple(figures["formats"]["items"]["enum"]) == FIGURE_FORMATS
+    assert DEFAULTS["figures"] == ALL_FIGURES
+    assert {"kinds": figures["kinds"]["default"], "formats": figures["formats"]["default"]} == (
+        ALL_FIGURES
+    )
+    shipped = figure_settings(load_config(ROOT / "config/config.yaml", project_dir=ROOT))
+    assert all(setting == ALL_FIGURES for setting in shipped.values())
+
+    # Without a figures setting anywhere: everything. An analysis that sets only the
+    # formats keeps the default kinds.
+    setting = ("figures:", "kinds:", "formats:")
+    lines = [line for line in SHIPPED.splitlines() if not line.lstrip().startswith(setting)]
+    text = "\n".join(lines) + "\n"
+    text = text.replace(
+        "    nnt_trial: Wallace2011\n",
+        "    nnt_trial: Wallace2011\n    figures: {formats: [svg]}\n",
+        1,
+    )
+    assert "figures:" in text and "kinds:" not in text
+    settings = figure_settings(load_config(write(tmp_path, text), project_dir=ROOT))
+    assert settings["fractures-hip"] == ALL_FIGURES
+    assert settings["kidney-stones"] == {"kinds": ALL_FIGURES["kinds"], "formats": ["svg"]}

@@ -17,7 +17,7 @@ import pytest
 
 from evsynth.plots import alt_text, bubble_plot, forest_plot, funnel_plot, save_figure
 from evsynth.plots.bubble import regression_band
-from evsynth.plots.output import write_analysis_figures
+from evsynth.plots.output import write_analysis_figures, write_dataset_figures
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_plots_forest import SVG, make_analysis, svg_root, svg_texts
@@ -207,3 +207,108 @@ def test_figures_script_from_the_command_line(tmp_path):
     files = json.loads(manifest.read_text())["files"]
     assert f"{analysis['id']}.forest.svg" in files
     assert all((tmp_path / "figures" / name).exists() for name in files)
+
+
+# ---- figure setting, parallel drawing, speed-ups that must not change a byte ----------------
+
+
+def test_kind_switched_off_is_not_drawn_and_png_off_writes_no_png(tmp_path):
+    analysis = with_egger(with_regression(make_analysis(4)))
+    aid = analysis["id"]
+    setting = {"kinds": ["forest", "subgroups", "bubble"], "formats": ["svg"]}
+    names = write_dataset_figures([analysis], tmp_path, {aid: setting})
+    assert names == sorted(
+        f"{aid}.{stem}.{ext}"
+        for stem in ("forest", "forest.dose_band", "bubble")
+        for ext in ("svg", "alt.txt")
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == names  # exactly what was written
+    png_only = write_analysis_figures(analysis, tmp_path / "png", {"kinds": ["funnel"]})
+    assert [p.name for p in png_only] == [f"{aid}.funnel.{e}" for e in ("svg", "png", "alt.txt")]
+    with pytest.raises(ValueError, match="unknown figure kind"):
+        write_analysis_figures(analysis, tmp_path, {"kinds": ["violin"]})
+
+
+def test_figures_script_follows_the_config_and_lists_what_it_wrote(tmp_path):
+    analysis = make_analysis(4)
+    aid = analysis["id"]
+    results = tmp_path / "made_up.json"
+    results.write_text(json.dumps({"dataset": "made_up", "analyses": [analysis]}))
+    shipped = (ROOT / "config/config.yaml").read_text(encoding="utf-8")
+    config = shipped.replace(
+        "    subgroups: [calcium_coadministered]\n",
+        "    subgroups: [calcium_coadministered]\n"
+        f"  {aid}:\n    title: Made up\n    dataset: fractures\n    outcome: hip\n"
+        "    measure: RR\n    events_are: harmful\n"
+        "    figures: {kinds: [forest, leave_one_out], formats: [svg]}\n",
+        1,
+    )
+    assert config != shipped
+    (tmp_path / "config.yaml").write_text(config, encoding="utf-8")
+    outdir = tmp_path / "figures"
+    cmd = [sys.executable, str(ROOT / "scripts" / "figures.py"), "--results", str(results)]
+    cmd += ["--outdir", str(outdir), "--manifest", str(outdir / "made_up.figures.json")]
+    cmd += ["--config", str(tmp_path / "config.yaml"), "--threads", "2"]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    files = json.loads((outdir / "made_up.figures.json").read_text())["files"]
+    expected = [f"{aid}.{s}.{e}" for s in ("forest", "loo") for e in ("alt.txt", "svg")]
+    assert files == sorted(expected)
+    assert sorted(p.name for p in outdir.iterdir()) == sorted([*files, "made_up.figures.json"])
+
+
+def test_two_workers_write_the_same_files_and_bytes_as_one(tmp_path):
+    analyses = [with_regression(make_analysis(4)), make_analysis(6, long_label=True)]
+    analyses[1]["id"] = "made-up-second"
+    serial = write_dataset_figures(analyses, tmp_path / "one", workers=1)
+    pooled = write_dataset_figures(analyses, tmp_path / "two", workers=2)
+    assert pooled == serial == sorted(serial)
+    for name in serial:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_svg_is_the_bytes_matplotlib_writes(tmp_path):
+    """svg_bytes remembers text metrics across figures; the SVG must not change by a byte."""
+    import io
+
+    from evsynth.plots.layout import plot_style
+    from evsynth.plots.output import SVG_METADATA, _add_titles, svg_bytes
+
+    for fig in (
+        forest_plot(make_analysis(5, long_label=True), "dose_band"),
+        forest_plot(make_analysis(3)),
+    ):
+        with plot_style():
+            buffer = io.StringIO()
+            fig.savefig(buffer, format="svg", metadata=SVG_METADATA)
+        plain = _add_titles(buffer.getvalue(), fig._evsynth_titles).encode("utf-8")
+        assert svg_bytes(fig) == plain
+        assert svg_bytes(fig) == plain  # second time from the remembered metrics
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Total (95% CI)",
+        "0.73 [0.55, 0.98]",
+        "12,345",
+        "Omitting Trial07 1997",
+        "Tau² = 0.01",
+        "Favours vitamin D",
+        "1",
+        "l",
+        "a ",
+        " a",
+        "…",
+        "Ægir–Øst “quoted” ≥800 IU/day",
+    ],
+)
+@pytest.mark.parametrize(("size", "weight"), [(8.0, "normal"), (8.0, "bold"), (9.5, "bold")])
+def test_text_width_is_the_outline_extent_of_textpath(text, size, weight):
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    from evsynth.plots.layout import FONT_FAMILY, outline_right_edge
+
+    prop = FontProperties(family=FONT_FAMILY, size=size, weight=weight)
+    expected = TextPath((0, 0), text, size=size, prop=prop).get_extents().x1
+    assert outline_right_edge(text, size, weight) == pytest.approx(expected, rel=1e-12, abs=1e-12)

@@ -9,6 +9,7 @@ fixture's value formatted by evsynth.report.format, never a number typed into th
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 import subprocess
@@ -672,3 +673,32 @@ def test_script_writes_atomically_and_keeps_the_last_good_report(tmp_path):
     assert failed.returncode != 0 and "active content" in failed.stderr
     assert out.read_bytes() == first
     assert not list(tmp_path.glob(".report.html.*"))
+
+
+def test_a_figure_the_config_switched_off_is_simply_not_shown():
+    """config/report.yaml lists the figures to inline for every analysis; one that was not
+    drawn (switched off in the config's figures setting, or not possible for the data, such
+    as a bubble plot without a meta-regression) is left out, without an error or a gap."""
+    assert "forest" in SETTINGS["figures"]
+    shown = render()
+    assert 'id="fig-fractures-hip-forest"' in shown
+    without = render(figures={})
+    assert "<figure" not in without
+    assert without.count("<h2") == shown.count("<h2")
+
+
+def test_report_reads_only_the_figures_the_manifests_list(tmp_path):
+    from evsynth.report.build import load_inputs
+
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (tmp_path / "analyses").mkdir()
+    for name, text in FIGURES.items():
+        (figures / name).write_text(text, encoding="utf-8")
+    stale = "fractures-hip.funnel.svg"  # drawn by an earlier run, switched off since
+    (figures / stale).write_text(FIGURES["fractures-hip.forest.svg"], encoding="utf-8")
+    narrative, settings = ROOT / "config/narrative.yaml", ROOT / "config/report.yaml"
+    assert stale in load_inputs(tmp_path, narrative, settings)["figures"]  # no manifest
+    listed = {"dataset": "fractures", "files": sorted(FIGURES)}
+    (figures / "fractures.figures.json").write_text(json.dumps(listed), encoding="utf-8")
+    assert sorted(load_inputs(tmp_path, narrative, settings)["figures"]) == sorted(FIGURES)

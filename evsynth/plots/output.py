@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import codecs
+import functools
 import io
 import math
 import os
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
+from matplotlib import cbook
+from matplotlib.backends.backend_mixed import MixedModeRenderer
+from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
 
+from evsynth.parallel import map_ordered
 from evsynth.plots.layout import fmt_int, fmt_num, is_ratio, measure_name, plot_style, to_display
+
+#: Figure kinds an analysis can have (the ``figures.kinds`` setting of the config):
+#: ``forest`` ({id}.forest), ``subgroups`` (one forest per subgroup, {id}.forest.{subgroup}),
+#: ``leave_one_out`` ({id}.loo), ``cumulative``, ``funnel`` and ``bubble`` (one per moderator).
+FIGURE_KINDS = ("forest", "subgroups", "leave_one_out", "cumulative", "funnel", "bubble")
+#: File formats (the ``figures.formats`` setting); every figure also gets its alt text.
+FIGURE_FORMATS = ("svg", "png")
+#: The setting when none is given: every kind, SVG + PNG.
+ALL_FIGURES: dict[str, list[str]] = {"kinds": list(FIGURE_KINDS), "formats": list(FIGURE_FORMATS)}
 
 PNG_DPI = 150
 SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
@@ -40,11 +59,62 @@ def _add_titles(svg: str, titles: dict[str, str]) -> str:
     return svg
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _text_metrics(text: str, prop: FontProperties, ismath: Any) -> tuple[float, float, float]:
+    return _TEXT_TO_PATH.get_text_width_height_descent(text, prop, ismath)
+
+
+_TEXT_TO_PATH = TextToPath()
+
+
+class _RendererSVG(RendererSVG):
+    """matplotlib's SVG renderer, remembering text metrics from one figure to the next.
+
+    The SVG renderer measures each text afresh (FreeType layout) in every figure, and the
+    same labels, counts and headings recur in every figure of a review. Its measurement is
+    a function of the text, the font properties and ``ismath`` only (``TextToPath``), so
+    remembering it changes no byte of the output.
+    """
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        return _text_metrics(s, prop.copy(), ismath)
+
+
+class _CanvasSVG(FigureCanvasSVG):
+    """``FigureCanvasSVG`` drawing with :class:`_RendererSVG` (``print_svg`` as matplotlib's)."""
+
+    def print_svg(self, filename, *, bbox_inches_restore=None, metadata=None, **_ignored):
+        # matplotlib drops the savefig options print_svg does not take (dpi, facecolor,
+        # edgecolor, orientation) only for its own canvases; they are ignored here likewise.
+        with cbook.open_file_cm(filename, "w", encoding="utf-8") as fh:
+            if not cbook.file_requires_unicode(fh):
+                fh = codecs.getwriter("utf-8")(fh)
+            dpi = self.figure.dpi
+            self.figure.dpi = 72
+            width, height = self.figure.get_size_inches()
+            w, h = width * 72, height * 72
+            renderer = MixedModeRenderer(
+                self.figure,
+                width,
+                height,
+                dpi,
+                _RendererSVG(w, h, fh, image_dpi=dpi, metadata=metadata),
+                bbox_inches_restore=bbox_inches_restore,
+            )
+            self.figure.draw(renderer)
+            renderer.finalize()
+
+
 def svg_bytes(fig: Figure) -> bytes:
     """The figure as SVG: text kept as text (DejaVu Sans), fixed ids, no date."""
+    previous = fig.canvas
     with plot_style():
         buffer = io.StringIO()
-        fig.savefig(buffer, format="svg", metadata=SVG_METADATA)
+        try:
+            _CanvasSVG(fig)
+            fig.savefig(buffer, format="svg", metadata=SVG_METADATA)
+        finally:
+            fig.set_canvas(previous)
     text = _add_titles(buffer.getvalue(), getattr(fig, "_evsynth_titles", {}))
     return text.encode("utf-8")
 
@@ -57,14 +127,26 @@ def png_bytes(fig: Figure, dpi: int = PNG_DPI) -> bytes:
     return buffer.getvalue()
 
 
-def save_figure(fig: Figure, path_stem: str | Path, alt: str | None = None) -> list[Path]:
-    """Write ``{path_stem}.svg`` and ``{path_stem}.png`` (and ``{path_stem}.alt.txt`` when
-    ``alt`` is given) atomically; the same figure gives the same bytes on every run."""
+def save_figure(
+    fig: Figure,
+    path_stem: str | Path,
+    alt: str | None = None,
+    formats: Sequence[str] = FIGURE_FORMATS,
+) -> list[Path]:
+    """Write ``{path_stem}.svg`` and ``{path_stem}.png`` (the ``formats`` asked for, in the
+    order of :data:`FIGURE_FORMATS`) and ``{path_stem}.alt.txt`` when ``alt`` is given,
+    atomically; the same figure gives the same bytes on every run."""
+    unknown = sorted(set(formats) - set(FIGURE_FORMATS))
+    if unknown:
+        raise ValueError(f"unknown figure format(s) {unknown}; use {list(FIGURE_FORMATS)}")
+    render = {"svg": svg_bytes, "png": png_bytes}
     stem = Path(path_stem)
     written = []
-    for suffix, data in ((".svg", svg_bytes(fig)), (".png", png_bytes(fig))):
-        path = stem.with_name(stem.name + suffix)
-        _write_atomic(path, data)
+    for fmt in FIGURE_FORMATS:
+        if fmt not in formats:
+            continue
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        _write_atomic(path, render[fmt](fig))
         written.append(path)
     if alt is not None:
         path = stem.with_name(stem.name + ".alt.txt")
@@ -173,33 +255,38 @@ def alt_text(analysis: dict, kind: str = "forest", subgroup: str | None = None) 
     raise ValueError(f"unknown figure kind {kind!r}")
 
 
-def write_analysis_figures(analysis: dict, outdir: str | Path) -> list[Path]:
-    """Every figure of one analysis into ``outdir``: forest, one forest per subgroup,
-    funnel / leave-one-out / cumulative when k ≥ 3, bubble per meta-regression moderator."""
+def figure_jobs(analysis: dict) -> list[tuple[str, str, Callable[[], Figure], str]]:
+    """(kind, file stem, draw, alt text) of every figure ``analysis`` can have: forest, one
+    forest per subgroup, funnel / leave-one-out / cumulative when k ≥ 3, a bubble plot per
+    meta-regression moderator. Nothing is drawn until ``draw`` is called."""
     from evsynth.plots.bubble import bubble_plot
     from evsynth.plots.forest import forest_plot
     from evsynth.plots.funnel import funnel_plot
 
-    out = Path(outdir)
     aid = analysis["id"]
     k = len(analysis.get("studies", []))
-    jobs: list[tuple[str, object, str]] = []
     if not analysis.get("overall") and k == 0:
         return []
-    jobs.append((f"{aid}.forest", lambda: forest_plot(analysis), alt_text(analysis, "forest")))
+    jobs: list[tuple[str, str, Callable[[], Figure], str]] = [
+        ("forest", f"{aid}.forest", lambda: forest_plot(analysis), alt_text(analysis, "forest"))
+    ]
     for name in sorted(analysis.get("subgroups") or {}):
         jobs.append(
             (
+                "subgroups",
                 f"{aid}.forest.{name}",
-                lambda name=name: forest_plot(analysis, name),
+                functools.partial(forest_plot, analysis, name),
                 alt_text(analysis, "forest", subgroup=name),
             )
         )
     if k >= 3:
-        jobs.append((f"{aid}.funnel", lambda: funnel_plot(analysis), alt_text(analysis, "funnel")))
+        jobs.append(
+            ("funnel", f"{aid}.funnel", lambda: funnel_plot(analysis), alt_text(analysis, "funnel"))
+        )
         if analysis.get("leave_one_out"):
             jobs.append(
                 (
+                    "leave_one_out",
                     f"{aid}.loo",
                     lambda: forest_plot(analysis, variant="leave_one_out"),
                     alt_text(analysis, "loo"),
@@ -208,6 +295,7 @@ def write_analysis_figures(analysis: dict, outdir: str | Path) -> list[Path]:
         if analysis.get("cumulative"):
             jobs.append(
                 (
+                    "cumulative",
                     f"{aid}.cumulative",
                     lambda: forest_plot(analysis, variant="cumulative"),
                     alt_text(analysis, "cumulative"),
@@ -217,13 +305,51 @@ def write_analysis_figures(analysis: dict, outdir: str | Path) -> list[Path]:
         suffix = "bubble" if moderator == "daily_equivalent_iu" else f"bubble.{moderator}"
         jobs.append(
             (
+                "bubble",
                 f"{aid}.{suffix}",
-                lambda m=moderator: bubble_plot(analysis, m),
+                functools.partial(bubble_plot, analysis, moderator),
                 alt_text(analysis, "bubble"),
             )
         )
+    return jobs
+
+
+def write_analysis_figures(
+    analysis: dict, outdir: str | Path, figures: Mapping[str, Sequence[str]] | None = None
+) -> list[Path]:
+    """The figures of one analysis (see :func:`figure_jobs`) into ``outdir``, limited to the
+    ``figures`` setting: ``{"kinds": [...], "formats": [...]}`` (see :data:`FIGURE_KINDS`,
+    :data:`FIGURE_FORMATS`; a missing key means all). Returns the files written."""
+    settings = {**ALL_FIGURES, **(figures or {})}
+    kinds, formats = set(settings["kinds"]), list(settings["formats"])
+    unknown = sorted(kinds - set(FIGURE_KINDS))
+    if unknown:
+        raise ValueError(f"unknown figure kind(s) {unknown}; use {list(FIGURE_KINDS)}")
+    out = Path(outdir)
     written: list[Path] = []
-    for stem, make, alt in jobs:
-        fig = make()  # type: ignore[operator]
-        written += save_figure(fig, out / stem, alt=alt)
+    for kind, stem, draw, alt in figure_jobs(analysis):
+        if kind in kinds:
+            written += save_figure(draw(), out / stem, alt=alt, formats=formats)
     return written
+
+
+def _draw_analysis(task: tuple[dict, Mapping[str, Any] | None], outdir: str) -> list[str]:
+    analysis, figures = task
+    return [p.name for p in write_analysis_figures(analysis, outdir, figures)]
+
+
+def write_dataset_figures(
+    analyses: Sequence[dict],
+    outdir: str | Path,
+    settings: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    *,
+    workers: int = 1,
+) -> list[str]:
+    """Every figure of ``analyses`` into ``outdir``, with ``workers`` processes; the sorted
+    names of the files written (the manifest). ``settings`` maps an analysis id to its
+    ``figures`` setting (absent: all figures). Each figure is drawn on its own from its
+    analysis alone, so the files are the same bytes whatever the number of workers."""
+    settings = settings or {}
+    tasks = [(a, settings.get(a["id"])) for a in analyses]
+    names = map_ordered(functools.partial(_draw_analysis, outdir=str(outdir)), tasks, workers)
+    return sorted(name for group in names for name in group)

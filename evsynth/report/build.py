@@ -492,6 +492,20 @@ def _read_results(folder: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _figure_files(folder: Path) -> list[Path]:
+    """The figure files of the last figures run: those its manifests
+    (``{dataset}.figures.json``) list. A figure the config no longer asks for may still lie
+    in the folder from an earlier run; it is not the current result and is not shown. A
+    folder without manifests (figures put there by hand) is taken whole."""
+    manifests = sorted(folder.glob("*.figures.json"))
+    if not manifests:
+        return sorted(folder.glob("*"))
+    listed = {
+        name for m in manifests for name in json.loads(m.read_text(encoding="utf-8"))["files"]
+    }
+    return [folder / name for name in sorted(listed) if (folder / name).is_file()]
+
+
 def load_inputs(
     results_dir: str | Path,
     narrative: str | Path,
@@ -505,7 +519,7 @@ def load_inputs(
     results = _read_results(root / "analyses")
     figures = {
         p.name: p.read_text(encoding="utf-8")
-        for p in sorted((root / "figures").glob("*"))
+        for p in _figure_files(root / "figures")
         if p.name.endswith((".svg", ".alt.txt"))
     }
     previous = _read_results(Path(previous_dir)) if previous_dir is not None else None

@@ -1,5 +1,6 @@
 # Stage 2: every configured analysis of one dataset in one job (pooling, subgroups,
-# meta-regression, small-study tests, sensitivity analyses, absolute effects).
+# meta-regression, small-study tests, sensitivity analyses, absolute effects); the analyses
+# run in a pool of `threads:` processes.
 
 
 rule analyse:
@@ -15,6 +16,7 @@ rule analyse:
         dataset="|".join(DATASETS),
     conda:
         "../../environment.yml"
+    threads: stage_threads()
     params:
         python=PYTHON,
         config=CONFIG_FILE,
@@ -22,4 +24,4 @@ rule analyse:
     shell:
         "{params.python} scripts/analyse.py --config {params.config} "
         "--dataset {wildcards.dataset} --table {input.table} "
-        "--json {output.json} --summary {output.summary} --log {log}"
+        "--json {output.json} --summary {output.summary} --threads {threads} --log {log}"

@@ -2,7 +2,9 @@
 import os
 import sys
 
-from evsynth.config import validate_config
+from snakemake.exceptions import WorkflowError
+
+from evsynth.config import figure_settings, validate_config
 from evsynth.errors import DataValidationError
 from evsynth.workflow import config_digest, library_sources
 
@@ -40,10 +42,38 @@ def schema(name):
 
 
 def dataset_digest(dataset):
-    """Digest of every config setting that the analyses of ``dataset`` read."""
+    """Digest of every config setting that the analyses of ``dataset`` read (not the
+    figure settings: changing those redraws the figures, not the analyses)."""
     sections = ("analyses", "markers")
     chosen = {
-        s: {k: v for k, v in CONFIG[s].items() if v["dataset"] == dataset}
+        s: {
+            k: {key: value for key, value in v.items() if key != "figures"}
+            for k, v in CONFIG[s].items()
+            if v["dataset"] == dataset
+        }
         for s in sections
     }
     return config_digest({**chosen, "subgroup_titles": CONFIG["subgroup_titles"]})
+
+
+def figures_digest(dataset):
+    """Digest of the figure settings of the analyses of ``dataset``."""
+    settings = figure_settings(CONFIG)
+    return config_digest(
+        {
+            k: settings[k]
+            for k, v in CONFIG["analyses"].items()
+            if v["dataset"] == dataset
+        }
+    )
+
+
+def stage_threads(cap=8):
+    """Threads of a stage that runs its analyses in a process pool: the cores of this run
+    (``--cores``), at most ``cap``; 1 when the run has no core count (a cluster executor
+    without ``--cores``: the job then gets the ``cpus_per_task`` of the profile)."""
+    try:
+        cores = workflow.cores
+    except WorkflowError:
+        return 1
+    return max(1, min(int(cores or 1), cap))

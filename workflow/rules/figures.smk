@@ -1,5 +1,6 @@
-# Stage 3: forest (overall, by subgroup, leave-one-out, cumulative), funnel and bubble plots
-# for every analysis of one dataset, as SVG + PNG with alt text, listed in a manifest.
+# Stage 3: the figures of every analysis of one dataset, as configured (`figures:` in
+# config/config.yaml: forest, by subgroup, leave-one-out, cumulative, funnel, bubble; SVG
+# and/or PNG, each with alt text), drawn by a process pool and listed in a manifest.
 
 
 rule figures:
@@ -14,9 +15,13 @@ rule figures:
         dataset="|".join(DATASETS),
     conda:
         "../../environment.yml"
+    threads: stage_threads()
     params:
         python=PYTHON,
+        config=CONFIG_FILE,
+        settings=lambda wildcards: figures_digest(wildcards.dataset),
         outdir=lambda wildcards, output: parent(output.manifest),
     shell:
         "{params.python} scripts/figures.py --results {input.json} "
-        "--outdir {params.outdir} --manifest {output.manifest} --log {log}"
+        "--outdir {params.outdir} --manifest {output.manifest} "
+        "--config {params.config} --threads {threads} --log {log}"
