@@ -702,3 +702,25 @@ def test_report_reads_only_the_figures_the_manifests_list(tmp_path):
     listed = {"dataset": "fractures", "files": sorted(FIGURES)}
     (figures / "fractures.figures.json").write_text(json.dumps(listed), encoding="utf-8")
     assert sorted(load_inputs(tmp_path, narrative, settings)["figures"]) == sorted(FIGURES)
+
+
+def test_inline_svg_prefixes_every_id_reference_as_one_replace_per_id_would():
+    """inline_svg rewrites id references in one pass; the result is what replacing each id
+    (longest first) in turn gives, on a real forest plot with clip paths."""
+    from evsynth.plots import forest_plot
+    from evsynth.plots.output import svg_bytes
+    from evsynth.report.build import _ID, _PROLOG
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_plots_forest import make_analysis
+
+    svg = svg_bytes(forest_plot(make_analysis(6, long_label=True), "dose_band")).decode()
+    body = _PROLOG.sub("", svg).strip()
+    ids = set(_ID.findall(body))
+    assert len(ids) > 20 and "url(#" in body and 'href="#' in body
+    for old in sorted(ids, key=len, reverse=True):
+        body = body.replace(f'id="{old}"', f'id="f-x-{old}"')
+        body = body.replace(f'href="#{old}"', f'href="#f-x-{old}"')
+        body = body.replace(f"url(#{old})", f"url(#f-x-{old})")
+    expected = body.replace("<svg ", '<svg role="img" aria-label="Alt &amp; text" ', 1)
+    assert str(inline_svg(svg, "f-x", "Alt & text")) == expected

@@ -17,7 +17,7 @@ from matplotlib import cbook
 from matplotlib.backends.backend_mixed import MixedModeRenderer
 from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
+from matplotlib.font_manager import FontProperties, fontManager, get_font
 from matplotlib.textpath import TextToPath
 
 from evsynth.parallel import map_ordered
@@ -67,6 +67,28 @@ def _text_metrics(text: str, prop: FontProperties, ismath: Any) -> tuple[float, 
 _TEXT_TO_PATH = TextToPath()
 
 
+@functools.lru_cache(maxsize=256)
+def _font_height_metrics(prop: FontProperties) -> tuple[float | None, float | None, float]:
+    """(ascent, descent, line gap) of the font of ``prop`` at 72 dpi, in pixels: what
+    ``matplotlib.text.Text._get_layout`` computes from the font's OS/2 or hhea table for every
+    text it lays out (same expression, same numbers), once per font."""
+    font: Any = get_font(fontManager._find_fonts_by_props(prop))
+    tables = [
+        ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+        ("hhea", "lineGap", "ascent", "descent"),
+    ]
+    dpi = 72  # the SVG canvas draws at 72 dpi
+    for table_name, linegap_key, ascent_key, descent_key in tables:
+        table = font.get_sfnt_table(table_name)
+        if table is None:
+            continue
+        fontsize = prop.get_size_in_points()
+        units_per_em = font.get_sfnt_table("head")["unitsPerEm"]
+        scale = 1 / units_per_em * fontsize * dpi / 72
+        return table[ascent_key] * scale, -table[descent_key] * scale, table[linegap_key] * scale
+    return None, None, 0.0
+
+
 class _RendererSVG(RendererSVG):
     """matplotlib's SVG renderer, remembering text metrics from one figure to the next.
 
@@ -78,6 +100,11 @@ class _RendererSVG(RendererSVG):
 
     def get_text_width_height_descent(self, s, prop, ismath):
         return _text_metrics(s, prop.copy(), ismath)
+
+    def _get_font_height_metrics(self, prop):
+        # Asked for by Text._get_layout of every text; without it matplotlib looks the font
+        # up and reads its tables each time.
+        return _font_height_metrics(prop.copy())
 
 
 class _CanvasSVG(FigureCanvasSVG):
