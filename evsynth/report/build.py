@@ -82,6 +82,7 @@ def source_links(text: str | None) -> list[str]:
 _PROLOG = re.compile(r"<\?xml[^>]*\?>\s*|<!DOCTYPE[^>]*>\s*", re.IGNORECASE | re.DOTALL)
 _UNSAFE = re.compile(r"<script|<foreignObject|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
 _ID = re.compile(r'\bid="([^"]+)"')
+_ID_REF = re.compile(r'(id="|href="#)([^"]+)"|url\(#([^)]+)\)')
 
 
 class UnsafeFigureError(EvsynthError, ValueError):
@@ -100,11 +101,18 @@ def inline_svg(svg: str, prefix: str, alt: str) -> Markup:
             f"figure {prefix} contains active content (script or event handler)"
         )
     ids = set(_ID.findall(body))
-    for old in sorted(ids, key=len, reverse=True):
-        new = f"{prefix}-{old}"
-        body = body.replace(f'id="{old}"', f'id="{new}"')
-        body = body.replace(f'href="#{old}"', f'href="#{new}"')
-        body = body.replace(f"url(#{old})", f"url(#{new})")
+
+    def prefixed(match: re.Match[str]) -> str:
+        name = match.group(2) if match.group(1) is not None else match.group(3)
+        if name not in ids:
+            return match.group(0)
+        if match.group(1) is not None:
+            return f'{match.group(1)}{prefix}-{name}"'
+        return f"url(#{prefix}-{name})"
+
+    # One pass over the text: every id="…", href="#…" and url(#…) naming an id of the figure
+    # gets the prefix (a replace per id made this quadratic in the size of the figure).
+    body = _ID_REF.sub(prefixed, body)
     body = body.replace("<svg ", f'<svg role="img" aria-label="{escape(alt)}" ', 1)
     return Markup(body)
 
