@@ -16,7 +16,7 @@ rule analyse:
         dataset="|".join(DATASETS),
     conda:
         "../../environment.yml"
-    threads: stage_threads()
+    threads: stage_threads
     params:
         python=PYTHON,
         config=CONFIG_FILE,

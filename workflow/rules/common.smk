@@ -68,12 +68,17 @@ def figures_digest(dataset):
     )
 
 
-def stage_threads(cap=8):
-    """Threads of a stage that runs its analyses in a process pool: the cores of this run
-    (``--cores``), at most ``cap``; 1 when the run has no core count (a cluster executor
-    without ``--cores``: the job then gets the ``cpus_per_task`` of the profile)."""
+def stage_threads(wildcards, cap=8):
+    """Threads of a stage that runs the analyses of a dataset in a process pool: the cores
+    of this run (``--cores``), at most ``cap`` and at most one per analysis of the dataset
+    (a dataset of one analysis or of markers only takes one core and leaves the other free);
+    1 when the run has no core count (a cluster executor without ``--cores``: the job then
+    gets the ``cpus_per_task`` of the profile)."""
     try:
         cores = workflow.cores
     except WorkflowError:
         return 1
-    return max(1, min(int(cores or 1), cap))
+    analyses = sum(
+        spec["dataset"] == wildcards.dataset for spec in CONFIG["analyses"].values()
+    )
+    return max(1, min(int(cores or 1), cap, analyses))

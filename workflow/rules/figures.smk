@@ -15,7 +15,7 @@ rule figures:
         dataset="|".join(DATASETS),
     conda:
         "../../environment.yml"
-    threads: stage_threads()
+    threads: stage_threads
     params:
         python=PYTHON,
         config=CONFIG_FILE,
