@@ -133,3 +133,20 @@ def test_figure_setting_defaults_to_everything_and_merges_per_analysis(tmp_path:
     settings = figure_settings(load_config(write(tmp_path, text), project_dir=ROOT))
     assert settings["fractures-hip"] == ALL_FIGURES
     assert settings["kidney-stones"] == {"kinds": ALL_FIGURES["kinds"], "formats": ["svg"]}
+
+
+def test_the_rules_import_the_config_without_the_engine() -> None:
+    """Snakemake imports evsynth.config at every start (a no-op run too): the public API is
+    loaded on first use, so this does not pull in scipy, pandas or the engine."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, evsynth.config, evsynth.workflow\n"
+        "heavy = {'scipy', 'pandas', 'evsynth.pooling'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "import evsynth\n"
+        "assert sorted(evsynth.__all__) == sorted(evsynth._EXPORTS)\n"
+        "assert evsynth.pool is evsynth.pooling.pool\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
