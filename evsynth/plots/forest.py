@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
 from matplotlib.ticker import NullLocator
 from matplotlib.transforms import blended_transform_factory
@@ -539,7 +540,8 @@ def _draw(analysis: dict, subgroup: str | None, variant: Variant) -> Figure:
             _ci_line(ax, row, yc, xmin, xmax, i, thick=row.kind == "pi")
         if row.kind == "study":
             square_pt = MAX_SQUARE_PT * math.sqrt(max(row.weight or 0.0, 0.0) / max_w)
-            ax.plot(
+            _line(
+                ax,
                 [row.est],
                 [yc],
                 marker="s",
@@ -551,7 +553,8 @@ def _draw(analysis: dict, subgroup: str | None, variant: Variant) -> Figure:
                 clip_on=True,
             )
         elif row.kind == "estimate":
-            ax.plot(
+            _line(
+                ax,
                 [row.est],
                 [yc],
                 marker="o",
@@ -599,11 +602,18 @@ def _draw(analysis: dict, subgroup: str | None, variant: Variant) -> Figure:
     return fig
 
 
+def _line(ax, x: list[float], y: list[float], **props) -> None:
+    """``ax.plot(x, y, **props)`` without plot's argument parsing: every line here has its
+    colour and the axis limits are fixed before drawing, so the Line2D is the same."""
+    ax.add_line(Line2D(x, y, **props))
+
+
 def _ci_line(ax, row: Row, yc: float, xmin: float, xmax: float, i: int, *, thick: bool) -> None:
     """Horizontal CI (or prediction-interval) line, with arrows where it leaves the axis."""
     low, high = max(row.low, xmin), min(row.high, xmax)
     if thick:
-        ax.plot(
+        _line(
+            ax,
             [low, high],
             [yc, yc],
             color="#b22222",
@@ -612,9 +622,10 @@ def _ci_line(ax, row: Row, yc: float, xmin: float, xmax: float, i: int, *, thick
             gid=f"pi-{i}",
         )
     else:
-        ax.plot([low, high], [yc, yc], color="black", linewidth=0.8, gid=f"ci-{i}")
+        _line(ax, [low, high], [yc, yc], color="black", linewidth=0.8, gid=f"ci-{i}")
     if row.low < xmin:
-        ax.plot(
+        _line(
+            ax,
             [xmin],
             [yc],
             marker="<",
@@ -624,7 +635,8 @@ def _ci_line(ax, row: Row, yc: float, xmin: float, xmax: float, i: int, *, thick
             clip_on=False,
         )
     if row.high > xmax:
-        ax.plot(
+        _line(
+            ax,
             [xmax],
             [yc],
             marker=">",
