@@ -79,9 +79,7 @@ def time_pymare(y: np.ndarray, v: np.ndarray) -> Timing | None:
         return None
     n, k = y.shape
     x = np.ones((k, 1))
-    seconds, _ = best_time(
-        lambda: VarianceBasedLikelihoodEstimator(method="REML").fit(y.T, v.T, x)
-    )
+    seconds, _ = best_time(lambda: VarianceBasedLikelihoodEstimator(method="REML").fit(y.T, v.T, x))
     return Timing("PyMARE batched REML", n, k, seconds, n)
 
 
