@@ -91,10 +91,26 @@ def csv_text(frame: pd.DataFrame) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([str(c) for c in frame.columns])
-    columns = [frame[c].tolist() for c in frame.columns]
-    for row in zip(*columns, strict=True):
-        writer.writerow([format_cell(v) for v in row])
+    columns = [_formatted(frame[c].tolist()) for c in frame.columns]
+    writer.writerows(zip(*columns, strict=True))
     return buffer.getvalue()
+
+
+def _formatted(values: list[Any]) -> list[str]:
+    """:func:`format_cell` of every value, each distinct (type, value) formatted once (text
+    columns repeat a trial's source and quote on every outcome row)."""
+    memo: dict[tuple[type, Any], str] = {}
+    out = []
+    for value in values:
+        key = (type(value), value)
+        try:
+            cell = memo[key]
+        except KeyError:
+            cell = memo[key] = format_cell(value)
+        except TypeError:  # unhashable
+            cell = format_cell(value)
+        out.append(cell)
+    return out
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
