@@ -555,11 +555,27 @@ def test_figures_inlined_without_prolog_with_alt_text_and_unique_ids(report):
     )
 
 
-def test_unsafe_svg_is_refused():
+@pytest.mark.parametrize(
+    "svg",
+    [
+        "<svg><script>alert(1)</script></svg>",
+        "<svg><SCRIPT>alert(1)</SCRIPT></svg>",
+        '<svg><rect onload="alert(1)"/></svg>',
+        '<svg><rect\tOnMouseOver = "alert(1)"/></svg>',
+        "<svg><foreignObject><p>x</p></foreignObject></svg>",
+        '<svg><a href="JavaScript:alert(1)">x</a></svg>',
+    ],
+)
+def test_unsafe_svg_is_refused(svg: str) -> None:
     with pytest.raises(UnsafeFigureError):
-        inline_svg("<svg><script>alert(1)</script></svg>", "f", "alt")
-    with pytest.raises(UnsafeFigureError):
-        inline_svg('<svg><rect onload="alert(1)"/></svg>', "f", "alt")
+        inline_svg(svg, "f", "alt")
+
+
+def test_ids_and_their_references_get_the_figure_prefix() -> None:
+    svg = '<svg><g id="a"><use href="#a"/></g><path clip-path="url(#a)" grid="b"/><use href="#b"/></svg>'
+    out = str(inline_svg(svg, "f1", "alt"))
+    assert 'id="f1-a"' in out and 'href="#f1-a"' in out and "url(#f1-a)" in out
+    assert 'href="#b"' in out  # b is not an id of the figure: left alone
 
 
 def test_first_report_then_changes_listed():

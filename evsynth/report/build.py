@@ -80,13 +80,22 @@ def source_links(text: str | None) -> list[str]:
 # --- figures -------------------------------------------------------------------------------
 
 _PROLOG = re.compile(r"<\?xml[^>]*\?>\s*|<!DOCTYPE[^>]*>\s*", re.IGNORECASE | re.DOTALL)
-_UNSAFE = re.compile(r"<script|<foreignObject|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
-_ID = re.compile(r'\bid="([^"]+)"')
+#: Active content in an SVG (searched in the lower-cased text): substrings, and event handlers.
+_UNSAFE_TEXT = ("<script", "<foreignobject", "javascript:")
+_EVENT_HANDLER = re.compile(r"\son[a-z]+\s*=")
+_ID = re.compile(r'\sid="([^"]+)"')  # an attribute follows white space (faster than \b)
 _ID_REF = re.compile(r'(id="|href="#)([^"]+)"|url\(#([^)]+)\)')
 
 
 class UnsafeFigureError(EvsynthError, ValueError):
     """An SVG figure holds active content; the report refuses to inline it."""
+
+
+def _has_active_content(svg: str) -> bool:
+    """Whether ``svg`` holds a script, a foreignObject, a javascript: URL or an event handler
+    attribute (in any letter case)."""
+    text = svg.lower()
+    return any(s in text for s in _UNSAFE_TEXT) or _EVENT_HANDLER.search(text) is not None
 
 
 def inline_svg(svg: str, prefix: str, alt: str) -> Markup:
@@ -96,7 +105,7 @@ def inline_svg(svg: str, prefix: str, alt: str) -> Markup:
     checked anyway: an SVG with scripts, event handlers or foreignObject is refused.
     """
     body = _PROLOG.sub("", svg).strip()
-    if _UNSAFE.search(body):
+    if _has_active_content(body):
         raise UnsafeFigureError(
             f"figure {prefix} contains active content (script or event handler)"
         )
