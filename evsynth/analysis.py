@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -442,10 +442,13 @@ def run_markers(rows: pd.DataFrame, spec: Mapping[str, Any]) -> dict[str, Any]:
     markers = []
     for record in _records(rows.sort_values(["row_id"], kind="stable")):
         entry = {key: _clean(value) for key, value in record.items()}
-        treat, control = record.get("change_treat"), record.get("change_control")
+        treat: Any = record.get("change_treat")
+        control: Any = record.get("change_control")
         both = pd.notna(treat) and pd.notna(control)
         entry["difference_of_changes"] = float(treat) - float(control) if both else None
-        md, low, high = (record.get(c) for c in ("mean_difference", "md_ci_low", "md_ci_high"))
+        md, low, high = (
+            cast(Any, record.get(c)) for c in ("mean_difference", "md_ci_low", "md_ci_high")
+        )
         if pd.notna(md) and pd.notna(low) and pd.notna(high):
             entry["published_ci_excludes_estimate"] = not (float(low) <= float(md) <= float(high))
         else:
