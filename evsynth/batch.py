@@ -58,11 +58,19 @@ class Batch:
 
     def _block(self, rows: slice | np.ndarray) -> Block:
         mask = self.mask[rows]
-        y, v = self.y[rows], self.v[rows]
-        if not mask.all():
-            y, v = np.where(mask, y, 0.0), np.where(mask, v, np.inf)
+        y, v = weightless_padding(self.y[rows], self.v[rows], mask)
         index = np.arange(len(self.y))[rows] if isinstance(rows, slice) else rows
         return Block(index, y, v, mask)
+
+
+def weightless_padding(
+    y: np.ndarray, v: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``y`` and ``v`` as C-contiguous float arrays with y = 0 and v = +∞ outside ``mask``, so
+    that a weight 1/(v + tau²) is exactly 0 on padding."""
+    if mask.all():
+        return np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float)
+    return np.where(mask, y, 0.0), np.where(mask, v, np.inf)
 
 
 @dataclass(frozen=True)
@@ -86,10 +94,6 @@ class Block:
     def padded(self) -> bool:
         """Whether any analysis of the block has fewer studies than the block is wide."""
         return not self.mask.all()
-
-    def take(self, local: np.ndarray) -> Block:
-        """The rows ``local`` (positions within this block) as a block of their own."""
-        return Block(self.rows[local], self.y[local], self.v[local], self.mask[local])
 
     def row_sum(self, a: np.ndarray) -> np.ndarray:
         """Σⱼ a[i, j] per row."""

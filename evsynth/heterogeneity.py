@@ -19,10 +19,16 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-from evsynth.batch import Batch, Block, map_blocks
+from evsynth.batch import Batch
 from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
-from evsynth.tau2 import METHODS, estimate_tau2, generalised_q, solve_generalised_q
+from evsynth.tau2 import (
+    METHODS,
+    estimate_tau2,
+    fixed_weight_sums,
+    generalised_q,
+    solve_generalised_q,
+)
 
 
 class Tau2Interval(NamedTuple):
@@ -30,12 +36,6 @@ class Tau2Interval(NamedTuple):
 
     low: float
     high: float
-
-
-def _fixed_weight_sums(block: Block) -> tuple[np.ndarray, np.ndarray]:
-    """Σwᵢ and Σwᵢ² with fixed-effect weights wᵢ = 1/vᵢ (0 on padding)."""
-    w = 1.0 / block.v
-    return block.row_sum(w), block.row_dot(w, w)
 
 
 def q_statistic(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,7 +58,7 @@ def i2_h2(
             i2 = 100 * np.maximum(0.0, (q - (k - 1)) / q)
             h2 = q / (k - 1)
         else:
-            sw, sw2 = map_blocks(batch, _fixed_weight_sums, outputs=2)
+            sw, sw2 = fixed_weight_sums(batch)
             s2 = (k - 1) * sw / (sw**2 - sw2)
             i2 = 100 * tau2 / (tau2 + s2)
             h2 = (tau2 + s2) / s2

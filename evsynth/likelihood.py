@@ -11,11 +11,12 @@ and eᵢ = yᵢ − μ̂ (Viechtbauer 2005):
   (dμ̂/dtau² = −Σw²e/Σw): ML Σw³e² − (Σw²e)²/Σw − ½Σw²; REML adds Σw³/Σw − ½(Σw²/Σw)².
 
 The functions take a batch as arrays ``y`` and ``v`` of shape N × kmax whose padding cells
-hold y = 0 and v = +∞ (so that wᵢ = 0 there: :func:`padded`), and loop over the analyses in
-compiled code (numba): an analysis iterates in the CPU's registers and stops as soon as it
-has converged, which a whole-array numpy iteration cannot do. Sums may be reassociated
-(``fastmath={"reassoc"}``: vectorised, the same to ~1e-15 relative, and the same bits on
-every run on one machine); nothing else is relaxed, so infinities and NaN behave as in numpy.
+hold y = 0 and v = +∞, so that wᵢ = 0 there (:func:`evsynth.batch.weightless_padding`), and
+loop over the analyses in compiled code (numba): an analysis iterates in the CPU's registers
+and stops as soon as it has converged, which a whole-array numpy iteration cannot do. Sums
+may be reassociated (``fastmath={"reassoc"}``: vectorised, the same to ~1e-15 relative, and
+the same bits on every run on one machine); nothing else is relaxed, so infinities and NaN
+behave as in numpy.
 They run on one core (no threads), so they are safe in forked worker processes and from
 several threads. Each analysis is computed on its own: results do not depend on the other
 analyses of the batch.
@@ -31,13 +32,6 @@ from numba import njit
 # x/0 gives inf or nan as in numpy; sums may be reassociated (vectorised), nothing else.
 _compiled = njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 _inlined = njit(inline="always", cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
-
-
-def padded(y: np.ndarray, v: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``y`` and ``v`` as C-contiguous float arrays with y = 0 and v = +∞ outside ``mask``."""
-    if mask.all():
-        return np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float)
-    return np.where(mask, y, 0.0), np.where(mask, v, np.inf)
 
 
 @_inlined

@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evsynth.batch import Batch, Block, map_blocks
+from evsynth.batch import Batch
 from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
 from evsynth.heterogeneity import i2_h2, q_statistic
-from evsynth.tau2 import METHODS, estimate_tau2
+from evsynth.tau2 import METHODS, estimate_tau2, weighted_moments
 
 CI_METHODS = ("z", "hksj", "hksj_modified")
 PI_METHODS = ("metafor", "higgins")
@@ -81,15 +81,6 @@ def _check_options(method: str, ci_method: str, level: float, pi_method: str) ->
         raise AnalysisInputError(f"level {level!r} must lie between 0 and 1")
 
 
-def _pooled_moments(block: Block, tau2: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Σw, the weighted mean μ̂ and Σw(y − μ̂)² with w = 1/(v + tau²), per analysis."""
-    w = block.weights(tau2)
-    sw = block.row_sum(w)
-    mu = block.row_dot(w, block.y) / sw
-    e = block.y - mu[:, None]
-    return sw, mu, block.row_dot(w * e, e)
-
-
 def _t_quantile(p: float, df: np.ndarray) -> np.ndarray:
     """t(df) quantile at ``p``, computed once per distinct df (analyses share few)."""
     distinct, index = np.unique(df, return_inverse=True)
@@ -108,7 +99,7 @@ def pool_batch(
     k = batch.k
     est = estimate_tau2(batch, method)
     tau2 = est.tau2
-    sw, mu, rss = map_blocks(batch, _pooled_moments, tau2, outputs=3)
+    sw, mu, rss = weighted_moments(batch, tau2)
     se = np.sqrt(1.0 / sw)
 
     use_t = (ci_method != "z") & (k > 1)
@@ -126,7 +117,7 @@ def pool_batch(
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = mu / se  # ±inf when all yi are equal under HKSJ (se = 0), as metafor
     size = np.abs(statistic)
-    p_value = 2 * stats.norm.sf(size) if not use_t.all() else np.empty(len(k))
+    p_value = 2 * stats.norm.sf(size)
     if use_t.any():
         p_value[use_t] = 2 * stats.t.sf(size[use_t], df[use_t])
 

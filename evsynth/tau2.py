@@ -26,9 +26,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsynth import likelihood
-from evsynth.batch import Batch, Block, map_blocks
+from evsynth.batch import Batch, Block, map_blocks, weightless_padding
 
-__all__ = ["METHODS", "Batch", "Tau2Estimate", "estimate_tau2", "generalised_q"]
+__all__ = [
+    "METHODS",
+    "Batch",
+    "Tau2Estimate",
+    "estimate_tau2",
+    "fixed_weight_sums",
+    "generalised_q",
+    "weighted_moments",
+]
 
 METHODS = ("EE", "DL", "HE", "SJ", "PM", "ML", "REML")
 #: Convergence tolerance on tau² for the iterative estimators (metafor's default is 1e-5;
@@ -50,33 +58,39 @@ class Tau2Estimate:
     iterations: np.ndarray
 
 
-def weighted_mean(y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Σ w y / Σ w per row (padding rows carry w = 0)."""
-    return (w * y).sum(axis=1) / w.sum(axis=1)
-
-
-def weights(batch: Batch, tau2: np.ndarray | float) -> np.ndarray:
-    """Random-effects weights 1 / (v + tau²), zero on padding."""
-    return np.where(batch.mask, 1.0 / (batch.v + np.asarray(tau2)[..., None]), 0.0)
-
-
-def _q_block(block: Block, tau2: np.ndarray) -> tuple[np.ndarray]:
+def _moments_block(block: Block, tau2: np.ndarray) -> tuple[np.ndarray, ...]:
     w = block.weights(tau2)
-    mu = block.row_dot(w, block.y) / block.row_sum(w)
+    sw = block.row_sum(w)
+    mu = block.row_dot(w, block.y) / sw
     e = block.y - mu[:, None]
-    return (block.row_dot(w * e, e),)
+    return sw, mu, block.row_dot(w * e, e)
+
+
+def weighted_moments(batch: Batch, tau2: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Σw, the weighted mean μ̂ = Σwy/Σw and Q(tau²) = Σw(y − μ̂)², w = 1/(v + tau²), per
+    analysis."""
+    return map_blocks(batch, _moments_block, np.asarray(tau2, dtype=float), outputs=3)
 
 
 def generalised_q(batch: Batch, tau2: np.ndarray) -> np.ndarray:
     """Q(tau²) = Σ w (y − μ̂_w)², w = 1/(v + tau²) (DerSimonian & Kacker 2007)."""
-    return map_blocks(batch, _q_block, np.asarray(tau2, dtype=float), outputs=1)[0]
+    return weighted_moments(batch, tau2)[2]
+
+
+def _fixed_weight_sums_block(block: Block) -> tuple[np.ndarray, np.ndarray]:
+    w = 1.0 / block.v
+    return block.row_sum(w), block.row_dot(w, w)
+
+
+def fixed_weight_sums(batch: Batch) -> tuple[np.ndarray, ...]:
+    """Σwᵢ and Σwᵢ² with fixed-effect weights wᵢ = 1/vᵢ, per analysis."""
+    return map_blocks(batch, _fixed_weight_sums_block, outputs=2)
 
 
 def _dl(batch: Batch) -> np.ndarray:
-    w = weights(batch, 0.0)
-    q = generalised_q(batch, np.zeros(len(w)))
-    sw = w.sum(axis=1)
-    denom = sw - (w**2).sum(axis=1) / sw
+    q = generalised_q(batch, np.zeros(len(batch.y)))
+    sw, sw2 = fixed_weight_sums(batch)
+    denom = sw - sw2 / sw
     with np.errstate(invalid="ignore", divide="ignore"):
         tau2 = (q - (batch.k - 1)) / denom
     return np.where(batch.k > 1, np.maximum(0.0, tau2), 0.0)
@@ -146,7 +160,7 @@ def _pm(batch: Batch) -> np.ndarray:
 
 def _arrays(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
     """The batch as the compiled likelihood functions take it (padding y = 0, v = +∞)."""
-    return likelihood.padded(batch.y, batch.v, batch.mask)
+    return weightless_padding(batch.y, batch.v, batch.mask)
 
 
 def _score(batch: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:

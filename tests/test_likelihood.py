@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from evsynth import likelihood, pool
-from evsynth.batch import Batch, map_blocks
+from evsynth.batch import Batch, map_blocks, weightless_padding
 from evsynth.tau2 import _he, estimate_tau2, generalised_q, log_likelihood
 
 RNG = np.random.default_rng(11)
@@ -39,7 +39,7 @@ def test_log_likelihood_matches_its_definition_on_padded_rows(reml: bool) -> Non
 def test_score_and_observed_information_are_the_derivatives_of_the_likelihood(
     reml: bool, tau2: float
 ) -> None:
-    y, v = likelihood.padded(BATCH.y, BATCH.v, BATCH.mask)
+    y, v = weightless_padding(BATCH.y, BATCH.v, BATCH.mask)
     t = np.full(len(y), tau2)
     h = 1e-5
     ll = lambda x: likelihood.log_likelihood(y, v, x, reml)  # noqa: E731
@@ -56,7 +56,7 @@ def test_score_and_observed_information_are_the_derivatives_of_the_likelihood(
 
 @pytest.mark.parametrize("reml", [True, False])
 def test_zero_is_better_is_the_comparison_of_the_two_likelihoods(reml: bool) -> None:
-    y, v = likelihood.padded(BATCH.y, BATCH.v, BATCH.mask)
+    y, v = weightless_padding(BATCH.y, BATCH.v, BATCH.mask)
     for tau2 in (1e-9, 0.01, 0.2, 3.0):
         t = np.full(len(y), tau2)
         expected = likelihood.log_likelihood(y, v, np.zeros(len(y)), reml) > ll_at(y, v, t, reml)
@@ -70,7 +70,7 @@ def ll_at(y: np.ndarray, v: np.ndarray, t: np.ndarray, reml: bool) -> np.ndarray
 
 
 def test_padded_marks_padding_with_zero_effect_and_infinite_variance() -> None:
-    y, v = likelihood.padded(BATCH.y, BATCH.v, BATCH.mask)
+    y, v = weightless_padding(BATCH.y, BATCH.v, BATCH.mask)
     assert (y[~MASK] == 0).all() and np.isinf(v[~MASK]).all()
     assert (v[MASK] == V[MASK]).all() and y.flags.c_contiguous
 
