@@ -740,3 +740,39 @@ def test_inline_svg_prefixes_every_id_reference_as_one_replace_per_id_would():
         body = body.replace(f"url(#{old})", f"url(#f-x-{old})")
     expected = body.replace("<svg ", '<svg role="img" aria-label="Alt &amp; text" ', 1)
     assert str(inline_svg(svg, "f-x", "Alt & text")) == expected
+
+
+def test_report_version_is_a_digest_of_every_input(tmp_path):
+    """The same inputs give the same version; a changed result, figure, previous result,
+    narrative or setting gives another."""
+    from evsynth.report.build import load_inputs
+
+    (tmp_path / "analyses").mkdir()
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "previous").mkdir()
+    results = {"dataset": "fractures", "analyses": []}
+    (tmp_path / "analyses/fractures.json").write_text(json.dumps(results), encoding="utf-8")
+    (tmp_path / "figures/a.svg").write_text("<svg/>", encoding="utf-8")
+    narrative, settings = tmp_path / "narrative.yaml", tmp_path / "report.yaml"
+    narrative.write_text("title: T\n", encoding="utf-8")
+    settings.write_text("a: 1\n", encoding="utf-8")
+
+    def version(previous=None):
+        return load_inputs(tmp_path, narrative, settings, previous)["version"]
+
+    seen = [version()]
+    assert version() == seen[0]
+    seen.append(version(tmp_path / "previous"))
+    (tmp_path / "previous/fractures.json").write_text(json.dumps(results), encoding="utf-8")
+    seen.append(version(tmp_path / "previous"))
+    changed = {**results, "analyses": [{"id": "x"}]}
+    (tmp_path / "analyses/fractures.json").write_text(json.dumps(changed), encoding="utf-8")
+    seen.append(version())
+    (tmp_path / "figures/a.svg").write_text("<svg />", encoding="utf-8")
+    seen.append(version())
+    narrative.write_text("title: U\n", encoding="utf-8")
+    seen.append(version())
+    settings.write_text("a: 2\n", encoding="utf-8")
+    seen.append(version())
+    assert len(set(seen)) == len(seen), seen
+    assert all(len(v) == 12 for v in seen)

@@ -432,10 +432,11 @@ def build_report(
         conclusions_of(previous, settings)["sentences"] if previous is not None else None
     )
     changes = changes_mod.compare(results, previous, c["sentences"], previous_sentences)
-    contexts = {
-        k: analysis_context(a, figures, settings, certainties[k]) for k, a in analyses.items()
-    }
     bl = settings["bottom_line"]
+    # The template shows the bottom line's outcomes in full; the other analyses enter the
+    # report through its tables only, so only these contexts (and their figures) are built.
+    shown = [a for a in [*bl["benefit_outcomes"], *bl["harm_outcomes"]] if a in analyses]
+    contexts = {k: analysis_context(analyses[k], figures, settings, certainties[k]) for k in shown}
     groups = []
     for group, heading in bl["marker_groups"].items():
         groups.append(
@@ -500,13 +501,26 @@ def build_report(
 # --- reading the inputs (scripts/report.py) -------------------------------------------------
 
 
-def _read_results(folder: Path) -> dict[str, dict[str, Any]]:
+def _read_results(folder: Path, digest: Any | None = None) -> dict[str, dict[str, Any]]:
+    """``{dataset: results}`` of the analyses JSON files in ``folder`` (their text is added
+    to ``digest`` when one is given)."""
     out = {}
     for path in sorted(folder.glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
         if isinstance(data, dict) and "analyses" in data and "dataset" in data:
             out[data["dataset"]] = data
+            if digest is not None:
+                _add_to_digest(digest, f"results/{path.name}", text)
     return out
+
+
+def _add_to_digest(digest: Any, name: str, text: str) -> None:
+    """Add one named input to ``digest``; lengths delimit the parts, so no two different
+    sets of inputs feed it the same bytes."""
+    for part in (name.encode(), text.encode()):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
 
 
 def _figure_files(folder: Path) -> list[Path]:
@@ -533,18 +547,24 @@ def load_inputs(
     with (``previous_dir``, or none for a first report) and the two YAML files, with
     ``version`` = the first 12 hex digits of the SHA-256 of all inputs."""
     root = Path(results_dir)
-    results = _read_results(root / "analyses")
+    digest = hashlib.sha256()
+    results = _read_results(root / "analyses", digest)
     figures = {
         p.name: p.read_text(encoding="utf-8")
         for p in _figure_files(root / "figures")
         if p.name.endswith((".svg", ".alt.txt"))
     }
-    previous = _read_results(Path(previous_dir)) if previous_dir is not None else None
-    narrative_data = yaml.safe_load(Path(narrative).read_text(encoding="utf-8"))
-    settings_data = yaml.safe_load(Path(settings).read_text(encoding="utf-8"))
-    digest = hashlib.sha256()
-    for part in (results, figures, previous, narrative_data, settings_data):
-        digest.update(json.dumps(part, sort_keys=True, ensure_ascii=False, default=str).encode())
+    for name, text in figures.items():
+        _add_to_digest(digest, f"figures/{name}", text)
+    previous = None
+    if previous_dir is not None:
+        _add_to_digest(digest, "previous", "")  # a first report and a later one differ
+        previous = _read_results(Path(previous_dir), digest)
+    narrative_text = Path(narrative).read_text(encoding="utf-8")
+    settings_text = Path(settings).read_text(encoding="utf-8")
+    _add_to_digest(digest, "narrative", narrative_text)
+    _add_to_digest(digest, "settings", settings_text)
+    narrative_data, settings_data = yaml.safe_load(narrative_text), yaml.safe_load(settings_text)
     return {
         "results": results,
         "figures": figures,
