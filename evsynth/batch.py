@@ -14,9 +14,13 @@ sum within an analysis and the answer does not depend on the block size.
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -122,3 +126,32 @@ def map_blocks(
     if not parts:
         return tuple(np.zeros(0) for _ in range(outputs))
     return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+
+
+def _threads_for(rows: int) -> int:
+    """Threads worth starting for ``rows`` analyses: one per :data:`BLOCK_ROWS` rows, at most
+    one per core this process may run on (a thread costs about 0.1 ms to start)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, rows // BLOCK_ROWS))
+
+
+def by_rows(fn: Callable[..., Any], *per_row: np.ndarray, args: tuple = ()) -> Any:
+    """``fn(*per_row, *args)`` for functions that work row by row (a compiled kernel of
+    :mod:`evsynth.likelihood`, an elementwise scipy tail probability), run on consecutive
+    chunks of rows in as many threads as :func:`_threads_for` allows and joined in order.
+
+    Every row gets the same result as in a single call, so the answer does not depend on the
+    number of threads. It only pays for functions that release the GIL (numba ``nogil``
+    kernels, numpy ufuncs). No thread outlives the call, so a process may still fork.
+    """
+    n = len(per_row[0])
+    threads = _threads_for(n)
+    if threads == 1:
+        return fn(*per_row, *args)
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    chunks = [tuple(a[lo:hi] for a in per_row) for lo, hi in itertools.pairwise(bounds)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        parts = list(pool.map(lambda chunk: fn(*chunk, *args), chunks))
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+    return np.concatenate(parts)

@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
-from evsynth.batch import Batch
+from evsynth.batch import Batch, by_rows
 from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
 from evsynth.heterogeneity import i2_h2, q_statistic
@@ -117,9 +117,10 @@ def pool_batch(
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = mu / se  # ±inf when all yi are equal under HKSJ (se = 0), as metafor
     size = np.abs(statistic)
-    p_value = 2 * stats.norm.sf(size)
-    if use_t.any():
-        p_value[use_t] = 2 * stats.t.sf(size[use_t], df[use_t])
+    p_value = np.empty(len(k))
+    p_value[~use_t] = 2 * stats.norm.sf(size[~use_t])
+    # t tail: scipy.stats.t.sf is special.stdtr(df, −x); called directly, it splits over threads
+    p_value[use_t] = 2 * by_rows(special.stdtr, df[use_t], -size[use_t])
 
     q, q_df, q_p = q_statistic(batch)
     i2, h2 = i2_h2(batch, tau2, q, method)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsynth import likelihood
-from evsynth.batch import Batch, Block, map_blocks, weightless_padding
+from evsynth.batch import Batch, Block, by_rows, map_blocks, weightless_padding
 
 __all__ = [
     "METHODS",
@@ -179,8 +179,11 @@ def _fisher_scoring(batch: Batch, reml: bool) -> Tau2Estimate:
     Newton steps, with metafor's step halving), starting at the HE estimate (truncated at 0)
     as metafor does. Analyses with k = 1 have tau² = 0 (no step is taken)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        tau2, converged, iterations = likelihood.scoring(
-            *_arrays(batch), _he(batch), reml, FISHER_STEPS, NEWTON_AFTER, TOLERANCE
+        tau2, converged, iterations = by_rows(
+            likelihood.scoring,
+            *_arrays(batch),
+            _he(batch),
+            args=(reml, FISHER_STEPS, NEWTON_AFTER, TOLERANCE),
         )
     single = batch.k <= 1
     tau2[single], converged[single], iterations[single] = 0.0, True, 0
@@ -264,7 +267,7 @@ def _ll0check(batch: Batch, estimate: Tau2Estimate, reml: bool) -> Tau2Estimate:
     """metafor's ``ll0check``: a root whose likelihood is below the likelihood at tau² = 0 is
     not the maximum, so tau² = 0 there."""
     check = estimate.converged & (estimate.tau2 > 0)
-    worse = likelihood.zero_is_better(*_arrays(batch), estimate.tau2, check, reml)
+    worse = by_rows(likelihood.zero_is_better, *_arrays(batch), estimate.tau2, check, args=(reml,))
     return Tau2Estimate(
         np.where(worse, 0.0, estimate.tau2), estimate.converged, estimate.iterations
     )

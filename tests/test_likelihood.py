@@ -108,3 +108,44 @@ def test_every_row_of_a_padded_batch_is_its_own_pool() -> None:
     for i in range(len(Y)):
         single = pool(Y[i, MASK[i]], V[i, MASK[i]], "REML")
         assert est.tau2[i] == pytest.approx(single.tau2, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_results_do_not_depend_on_the_number_of_threads(threads: int, monkeypatch) -> None:
+    """pool_batch splits its kernels and tail probabilities over threads by rows; every
+    field is bit-for-bit the one of a single thread, in row order."""
+    from evsynth import batch as batch_module
+    from evsynth.pooling import pool_batch
+
+    rng = np.random.default_rng(7)
+    k = rng.integers(1, 9, size=40)
+    mask = np.arange(8)[None, :] < k[:, None]
+    y = np.where(mask, rng.normal(0.0, 0.5, (40, 8)), 0.0)
+    v = np.where(mask, rng.uniform(0.01, 0.3, (40, 8)), 1.0)
+    batch = Batch(y, v, mask)
+    calls: list[int] = []
+
+    def forced(rows: int) -> int:
+        calls.append(rows)
+        return threads
+
+    for ci_method in ("z", "hksj"):
+        single = pool_batch(batch, "REML", ci_method)
+        monkeypatch.setattr(batch_module, "_threads_for", forced)
+        split = pool_batch(batch, "REML", ci_method)
+        monkeypatch.undo()
+        assert calls, "no function was split over threads"
+        for name, values in single.items():
+            np.testing.assert_array_equal(split[name], values, err_msg=name)
+
+
+def test_by_rows_joins_tuples_and_arrays_in_order(monkeypatch) -> None:
+    from evsynth import batch as batch_module
+
+    monkeypatch.setattr(batch_module, "_threads_for", lambda rows: 3)
+    a = np.arange(10.0)
+    doubled, negated = batch_module.by_rows(lambda x, s: (s * x, -x), a, args=(2.0,))
+    assert (doubled == 2 * a).all() and (negated == -a).all()
+    assert (batch_module.by_rows(np.sqrt, a) == np.sqrt(a)).all()
+    monkeypatch.undo()
+    assert batch_module._threads_for(1) == 1  # small batches stay in this thread
