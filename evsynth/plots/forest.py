@@ -26,6 +26,7 @@ from evsynth.plots.layout import (
     fmt_effect,
     fmt_int,
     fmt_num,
+    font,
     heterogeneity_text,
     identity_limits,
     is_ratio,
@@ -507,16 +508,25 @@ def _draw(analysis: dict, subgroup: str | None, variant: Variant) -> Figure:
         yc = i + 0.5
         row_y = y_of(n_head + i)
         weight = "bold" if row.bold else "normal"
+        row_font = font(weight=weight)
         if row.span is not None:
             fig.text(
-                MARGIN_IN, row_y, row.span, transform=inch, ha="left", va="center", weight=weight
+                MARGIN_IN,
+                row_y,
+                row.span,
+                transform=inch,
+                ha="left",
+                va="center",
+                fontproperties=row_font,
             )
         for col in columns:
             text = row.cells.get(col.key)
             if not text:
                 continue
             cx, ha = cell_x(col)
-            artist = fig.text(cx, row_y, text, transform=inch, ha=ha, va="center", weight=weight)
+            artist = fig.text(
+                cx, row_y, text, transform=inch, ha=ha, va="center", fontproperties=row_font
+            )
             if col.key == "label":
                 gid = f"label-{i}"
                 artist.set_gid(gid)

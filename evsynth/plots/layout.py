@@ -76,7 +76,10 @@ def plot_style() -> Iterator[None]:
 
 
 @lru_cache(maxsize=64)
-def _font(size: float, weight: str) -> FontProperties:
+def font(size: float = FONT_SIZE, weight: str = "normal") -> FontProperties:
+    """The figures' font (DejaVu Sans) at ``size`` points and ``weight``, one object per
+    setting: matplotlib copies the properties it is given, so the object is never changed,
+    and a text given it is made faster than from separate size and weight settings."""
     return FontProperties(family=FONT_FAMILY, size=size, weight=weight)
 
 
@@ -105,7 +108,7 @@ def text_width_in(text: str, size: float = FONT_SIZE, weight: str = "normal") ->
     if not text:
         return 0.0
     # ismath passed as the renderer passes it: lru_cache keys on the arguments as given
-    return text_metrics(text, _font(size, weight), False)[0] / 72.0 + 0.02
+    return text_metrics(text, font(size, weight), False)[0] / 72.0 + 0.02
 
 
 def shorten(text: str, max_width_in: float, size: float = FONT_SIZE, weight: str = "normal") -> str:
