@@ -123,11 +123,12 @@ def typed_tables(tables: Mapping[str, RawTable]) -> dict[str, pd.DataFrame]:
 def write_processed(
     tables: Mapping[str, pd.DataFrame], out_dir: str | Path, names: Iterable[str]
 ) -> list[Path]:
-    """Write ``<out_dir>/<name>.csv`` for each of ``names`` (atomically, deterministically)."""
+    """Write ``<out_dir>/<name>.csv`` for each of ``names`` (atomically, deterministically;
+    not flushed to disk: the workflow regenerates them)."""
     written = []
     for name in names:
         path = Path(out_dir) / f"{name}.csv"
-        write_csv(tables[name], path)
+        write_csv(tables[name], path, durable=False)
         written.append(path)
     return written
 

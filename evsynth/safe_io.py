@@ -33,8 +33,14 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?([0-9]+\.[0-9]*([eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+|inf|nan)")
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
+def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``.
+
+    A reader sees the old file or the new one, never a part. ``durable`` also flushes the data
+    to disk before the replace (``fsync``), so that the new file survives a crash of the
+    machine as well. That can wait seconds for the file system's journal; outputs the
+    workflow can regenerate (processed tables, analyses, manifests) are written without it.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -42,7 +48,8 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
@@ -51,9 +58,11 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         raise
 
 
-def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> None:
+def write_text_atomic(
+    path: str | Path, text: str, encoding: str = "utf-8", *, durable: bool = True
+) -> None:
     """Write ``text`` (line endings as given) atomically; see :func:`write_bytes_atomic`."""
-    write_bytes_atomic(path, text.encode(encoding))
+    write_bytes_atomic(path, text.encode(encoding), durable=durable)
 
 
 def neutralise_text(value: str) -> str:
@@ -113,9 +122,10 @@ def _formatted(values: list[Any]) -> list[str]:
     return out
 
 
-def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write ``frame`` as deterministic, injection-safe UTF-8 CSV, atomically."""
-    write_text_atomic(path, csv_text(frame))
+def write_csv(frame: pd.DataFrame, path: str | Path, *, durable: bool = True) -> None:
+    """Write ``frame`` as deterministic, injection-safe UTF-8 CSV, atomically (see
+    :func:`write_bytes_atomic` for ``durable``)."""
+    write_text_atomic(path, csv_text(frame), durable=durable)
 
 
 def _column(values: pd.Series) -> pd.Series:

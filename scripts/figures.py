@@ -40,7 +40,8 @@ def main() -> None:
     )
     if args.manifest:
         manifest = {"dataset": results["dataset"], "files": written}
-        write_text_atomic(args.manifest, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+        text = json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
+        write_text_atomic(args.manifest, text, durable=False)  # regenerated when lost
 
 
 run(main, args.log)

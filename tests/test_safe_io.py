@@ -91,3 +91,26 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     assert back["n"].iloc[0] == 10 and pd.isna(back["n"].iloc[1])
     assert back["include"].tolist() == [True, False]
     assert path.read_bytes().count(b"\r") == 0
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_durable_writes_are_flushed_to_disk_before_the_replace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable: bool
+) -> None:
+    events: list[str] = []
+    real_fsync, real_replace = safe_io.os.fsync, safe_io.os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync")
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        events.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(safe_io.os, "fsync", fsync)
+    monkeypatch.setattr(safe_io.os, "replace", replace)
+    target = tmp_path / "out.csv"
+    write_csv(pd.DataFrame({"a": [1]}), target, durable=durable)
+    assert events == (["fsync", "replace"] if durable else ["replace"])
+    assert target.read_text(encoding="utf-8") == "a\n1\n"
