@@ -173,7 +173,11 @@ def planned_jobs(cwd: Path) -> dict[str, int]:
 
 def timed_run(cwd: Path) -> dict[str, float]:
     """Wall seconds, peak RSS of the largest process and sampled peak RSS of the process tree
-    (MB) of one Snakemake run of the default target."""
+    (MB) of one Snakemake run of the default target.
+
+    Written data is flushed to disk first (``os.sync``), so that the write-back of the files
+    the previous run (or the set-up) wrote is not timed as part of this one."""
+    os.sync()
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as log:  # a pipe could fill
         start = time.perf_counter()
         proc = subprocess.Popen(

@@ -138,6 +138,29 @@ def test_save_figure_is_byte_identical_and_deterministic(tmp_path):
     assert "DejaVu Sans" in svg  # the bundled font, named for every viewer
 
 
+def test_save_figure_rewrites_only_files_that_change(tmp_path, monkeypatch):
+    """An unchanged figure is left in place (no replace); a changed one is replaced."""
+    from evsynth.plots import output
+
+    analysis = make_analysis(4)
+    first = save_figure(forest_plot(analysis), tmp_path / "fig", formats=["svg"])
+    replaced: list[str] = []
+    real_replace = output.os.replace
+
+    def replace(src, dst):
+        replaced.append(Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(output.os, "replace", replace)
+    again = save_figure(forest_plot(analysis), tmp_path / "fig", formats=["svg"])
+    assert again == first and replaced == []
+    before = first[0].read_bytes()
+    analysis["title"] = "Another title"
+    save_figure(forest_plot(analysis), tmp_path / "fig", formats=["svg"])
+    assert replaced == ["fig.svg"] and first[0].read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.svg"]  # no temporary file left
+
+
 def test_svg_keeps_text_as_text(tmp_path):
     fig = forest_plot(make_analysis(3))
     texts = svg_texts(svg_root(fig))

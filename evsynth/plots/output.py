@@ -45,7 +45,15 @@ PNG_METADATA = {"Software": None}
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace;
+    a file that already holds ``data`` is left as it is. A rerun after one count changed
+    draws every figure of the dataset again but rewrites only those that differ (replacing
+    thousands of unchanged files cost more than drawing them on some file systems)."""
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except OSError:  # no such file (or unreadable): write it
+        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
