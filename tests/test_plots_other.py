@@ -140,18 +140,18 @@ def test_save_figure_is_byte_identical_and_deterministic(tmp_path):
 
 def test_save_figure_rewrites_only_files_that_change(tmp_path, monkeypatch):
     """An unchanged figure is left in place (no replace); a changed one is replaced."""
-    from evsynth.plots import output
+    from evsynth import safe_io
 
     analysis = make_analysis(4)
     first = save_figure(forest_plot(analysis), tmp_path / "fig", formats=["svg"])
     replaced: list[str] = []
-    real_replace = output.os.replace
+    real_replace = safe_io.os.replace
 
     def replace(src, dst):
         replaced.append(Path(dst).name)
         real_replace(src, dst)
 
-    monkeypatch.setattr(output.os, "replace", replace)
+    monkeypatch.setattr(safe_io.os, "replace", replace)
     again = save_figure(forest_plot(analysis), tmp_path / "fig", formats=["svg"])
     assert again == first and replaced == []
     before = first[0].read_bytes()

@@ -6,8 +6,6 @@ import codecs
 import functools
 import io
 import math
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from evsynth.plots.layout import (
     text_metrics,
     to_display,
 )
+from evsynth.safe_io import write_bytes_atomic
 
 #: Figure kinds an analysis can have (the ``figures.kinds`` setting of the config):
 #: ``forest`` ({id}.forest), ``subgroups`` (one forest per subgroup, {id}.forest.{subgroup}),
@@ -45,24 +44,17 @@ PNG_METADATA = {"Software": None}
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace;
-    a file that already holds ``data`` is left as it is. A rerun after one count changed
-    draws every figure of the dataset again but rewrites only those that differ (replacing
-    thousands of unchanged files cost more than drawing them on some file systems)."""
+    """Write ``data`` to ``path`` atomically (:func:`evsynth.safe_io.write_bytes_atomic`, not
+    flushed to disk: the workflow regenerates figures); a file that already holds ``data`` is
+    left as it is. A rerun after one count changed draws every figure of the dataset again
+    but rewrites only those that differ (replacing thousands of unchanged files cost more
+    than drawing them on some file systems)."""
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return
     except OSError:  # no such file (or unreadable): write it
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data, durable=False)
 
 
 def _add_titles(svg: str, titles: dict[str, str]) -> str:
