@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evsynth.pooling import pool_many
+from evsynth.meta.pooling import pool_many
 
 
 @dataclass(frozen=True)

@@ -11,66 +11,71 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from evsynth.absolute import (
+    from evsynth.meta.absolute import (
         NNTResult,
         nnt_from_counts,
         nnt_from_ratio,
         per_1000,
         risk_difference,
     )
-    from evsynth.effects import EffectSizes, binary_effects, continuous_effects, generic_effects
-    from evsynth.fixed_effects import FixedEffectResult, mantel_haenszel, peto
-    from evsynth.heterogeneity import Tau2Interval, tau2_ci
-    from evsynth.pooling import PoolResult, pool, pool_many
-    from evsynth.regression import MetaRegressionResult, meta_regression
-    from evsynth.sensitivity import cumulative, leave_one_out
-    from evsynth.small_study import (
+    from evsynth.meta.effects import (
+        EffectSizes,
+        binary_effects,
+        continuous_effects,
+        generic_effects,
+    )
+    from evsynth.meta.fixed_effects import FixedEffectResult, mantel_haenszel, peto
+    from evsynth.meta.heterogeneity import Tau2Interval, tau2_ci
+    from evsynth.meta.pooling import PoolResult, pool, pool_many
+    from evsynth.meta.regression import MetaRegressionResult, meta_regression
+    from evsynth.meta.sensitivity import cumulative, leave_one_out
+    from evsynth.meta.small_study import (
         EggerResult,
         TrimFillResult,
         egger_test,
         funnel_data,
         trim_and_fill,
     )
-    from evsynth.subgroups import SubgroupResult, subgroup_analysis
+    from evsynth.meta.subgroups import SubgroupResult, subgroup_analysis
 
 #: Where each name of the public API lives. The modules are imported on first use
-#: (PEP 562), so importing a light module such as ``evsynth.config`` (the Snakemake rules do,
+#: (PEP 562), so importing a light module such as ``evsynth.validate.config`` (the Snakemake rules do,
 #: at every start, even for a run with nothing to do) does not load scipy and the engine.
 _EXPORTS = {
-    "EffectSizes": "evsynth.effects",
-    "EggerResult": "evsynth.small_study",
-    "FixedEffectResult": "evsynth.fixed_effects",
-    "MetaRegressionResult": "evsynth.regression",
-    "NNTResult": "evsynth.absolute",
-    "PoolResult": "evsynth.pooling",
-    "SubgroupResult": "evsynth.subgroups",
-    "Tau2Interval": "evsynth.heterogeneity",
-    "TrimFillResult": "evsynth.small_study",
-    "binary_effects": "evsynth.effects",
-    "continuous_effects": "evsynth.effects",
-    "cumulative": "evsynth.sensitivity",
-    "egger_test": "evsynth.small_study",
-    "funnel_data": "evsynth.small_study",
-    "generic_effects": "evsynth.effects",
-    "leave_one_out": "evsynth.sensitivity",
-    "mantel_haenszel": "evsynth.fixed_effects",
-    "meta_regression": "evsynth.regression",
-    "nnt_from_counts": "evsynth.absolute",
-    "nnt_from_ratio": "evsynth.absolute",
-    "per_1000": "evsynth.absolute",
-    "peto": "evsynth.fixed_effects",
-    "pool": "evsynth.pooling",
-    "pool_many": "evsynth.pooling",
-    "risk_difference": "evsynth.absolute",
-    "subgroup_analysis": "evsynth.subgroups",
-    "tau2_ci": "evsynth.heterogeneity",
-    "trim_and_fill": "evsynth.small_study",
+    "EffectSizes": "evsynth.meta.effects",
+    "EggerResult": "evsynth.meta.small_study",
+    "FixedEffectResult": "evsynth.meta.fixed_effects",
+    "MetaRegressionResult": "evsynth.meta.regression",
+    "NNTResult": "evsynth.meta.absolute",
+    "PoolResult": "evsynth.meta.pooling",
+    "SubgroupResult": "evsynth.meta.subgroups",
+    "Tau2Interval": "evsynth.meta.heterogeneity",
+    "TrimFillResult": "evsynth.meta.small_study",
+    "binary_effects": "evsynth.meta.effects",
+    "continuous_effects": "evsynth.meta.effects",
+    "cumulative": "evsynth.meta.sensitivity",
+    "egger_test": "evsynth.meta.small_study",
+    "funnel_data": "evsynth.meta.small_study",
+    "generic_effects": "evsynth.meta.effects",
+    "leave_one_out": "evsynth.meta.sensitivity",
+    "mantel_haenszel": "evsynth.meta.fixed_effects",
+    "meta_regression": "evsynth.meta.regression",
+    "nnt_from_counts": "evsynth.meta.absolute",
+    "nnt_from_ratio": "evsynth.meta.absolute",
+    "per_1000": "evsynth.meta.absolute",
+    "peto": "evsynth.meta.fixed_effects",
+    "pool": "evsynth.meta.pooling",
+    "pool_many": "evsynth.meta.pooling",
+    "risk_difference": "evsynth.meta.absolute",
+    "subgroup_analysis": "evsynth.meta.subgroups",
+    "tau2_ci": "evsynth.meta.heterogeneity",
+    "trim_and_fill": "evsynth.meta.small_study",
 }
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
-    if module is None:  # a submodule (evsynth.tau2, …), as when all were imported up front
+    if module is None:  # a submodule (evsynth.meta.tau2, …), as when all were imported up front
         try:
             return importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as error:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: The subpackages the validation and analysis stages import besides the top-level modules.
+ENGINE_PARTS = ("io", "meta", "validate", "analysis", "schemas")
 
 
 def library_sources(part: str = "engine", root: Path | str | None = None) -> list[str]:
@@ -23,6 +25,10 @@ def library_sources(part: str = "engine", root: Path | str | None = None) -> lis
     base = Path(root).resolve() if root is not None else Path.cwd().resolve()
     if part == "engine":
         files = sorted(PACKAGE_DIR.glob("*.py"))
+        for stage in ENGINE_PARTS:
+            files += sorted(
+                p for p in (PACKAGE_DIR / stage).rglob("*") if p.suffix in (".py", ".yaml")
+            )
     else:
         suffixes = {".py", ".j2", ".yaml", ".css"}
         files = sorted(p for p in (PACKAGE_DIR / part).rglob("*") if p.suffix in suffixes)

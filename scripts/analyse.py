@@ -4,10 +4,10 @@ import argparse
 import gc
 import json
 
-from evsynth.analysis import run_dataset, summary_table
+from evsynth.analysis.run import run_dataset, summary_table
 from evsynth.cli import run
-from evsynth.config import load_config
-from evsynth.safe_io import read_processed, write_csv, write_text_atomic
+from evsynth.io.safe_io import read_processed, write_csv, write_text_atomic
+from evsynth.validate.config import load_config
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--config", default="config/config.yaml")

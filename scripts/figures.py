@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from evsynth.cli import run
-from evsynth.config import figure_settings, load_config
+from evsynth.io.safe_io import write_text_atomic
 from evsynth.plots.output import write_dataset_figures
-from evsynth.safe_io import write_text_atomic
+from evsynth.validate.config import figure_settings, load_config
 
 if "snakemake" in globals():  # script: directive
     sm = globals()["snakemake"]

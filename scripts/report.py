@@ -7,9 +7,9 @@ report. The version shown in the report is a hash of the inputs, so reruns are b
 import argparse
 
 from evsynth.cli import run
+from evsynth.io.safe_io import write_text_atomic
 from evsynth.report import build_report, load_inputs
 from evsynth.report.changes import baseline_dir, keep_as_previous
-from evsynth.safe_io import write_text_atomic
 
 if "snakemake" in globals():  # script: directive
     sm = globals()["snakemake"]

@@ -4,8 +4,8 @@ import argparse
 from pathlib import Path
 
 from evsynth.cli import run
-from evsynth.processing import validate_and_write
-from evsynth.tables import RAW_TABLES
+from evsynth.validate.processing import validate_and_write
+from evsynth.validate.tables import RAW_TABLES
 
 if "snakemake" in globals():  # Snakemake's script: directive; one table per job
     sm = globals()["snakemake"]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evsynth.absolute import nnt_from_counts, nnt_from_ratio, per_1000, risk_difference
 from evsynth.errors import AnalysisInputError
+from evsynth.meta.absolute import nnt_from_counts, nnt_from_ratio, per_1000, risk_difference
 
 
 def test_whi_kidney_stones_nnth_273() -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from evsynth import binary_effects, generic_effects, pool
-from evsynth.analysis import run_analysis, select_studies, study_labels, summary_table
+from evsynth.analysis.run import run_analysis, select_studies, study_labels, summary_table
 
 SPEC = {
     "id": "stones",
@@ -178,7 +178,7 @@ def test_two_comparisons_of_one_trial_get_distinct_labels() -> None:
 
 
 def test_analyses_in_a_process_pool_give_the_serial_results(rows: pd.DataFrame) -> None:
-    from evsynth.analysis import run_dataset
+    from evsynth.analysis.run import run_dataset
 
     second = rows.copy()
     second["outcome"] = "other_stones"

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evsynth.config import load_config
 from evsynth.errors import DataValidationError
+from evsynth.validate.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = (ROOT / "config/config.yaml").read_text(encoding="utf-8")
@@ -105,10 +105,10 @@ def test_yaml_tags_are_not_executed(tmp_path: Path) -> None:
 
 
 def test_figure_setting_defaults_to_everything_and_merges_per_analysis(tmp_path: Path) -> None:
-    from evsynth.config import DEFAULTS, figure_settings
     from evsynth.plots.output import ALL_FIGURES, FIGURE_FORMATS, FIGURE_KINDS
+    from evsynth.validate.config import DEFAULTS, figure_settings
 
-    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    schema = yaml.safe_load((ROOT / "evsynth/schemas/config.schema.yaml").read_text())
     figures = schema["$defs"]["figures"]["properties"]
     assert tuple(figures["kinds"]["items"]["enum"]) == FIGURE_KINDS
     assert tuple(figures["formats"]["items"]["enum"]) == FIGURE_FORMATS
@@ -136,17 +136,17 @@ def test_figure_setting_defaults_to_everything_and_merges_per_analysis(tmp_path:
 
 
 def test_the_rules_import_the_config_without_the_engine() -> None:
-    """Snakemake imports evsynth.config at every start (a no-op run too): the public API is
+    """Snakemake imports evsynth.validate.config at every start (a no-op run too): the public API is
     loaded on first use, so this does not pull in scipy, pandas or the engine."""
     import subprocess
     import sys
 
     code = (
-        "import sys, evsynth.config, evsynth.workflow\n"
-        "heavy = {'scipy', 'pandas', 'evsynth.pooling'} & set(sys.modules)\n"
+        "import sys, evsynth.validate.config, evsynth.workflow\n"
+        "heavy = {'scipy', 'pandas', 'evsynth.meta.pooling'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
         "import evsynth\n"
         "assert sorted(evsynth.__all__) == sorted(evsynth._EXPORTS)\n"
-        "assert evsynth.pool is evsynth.pooling.pool\n"
+        "assert evsynth.pool is evsynth.meta.pooling.pool\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

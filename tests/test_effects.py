@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from evsynth import binary_effects, continuous_effects, generic_effects
-from evsynth.effects import EffectSizes
 from evsynth.errors import AnalysisInputError
+from evsynth.meta.effects import EffectSizes
 
 # dat.bcg, first three trials: tpos, tpos + tneg, cpos, cpos + cneg
 AI, N1I, CI, N2I = [4, 6, 3], [123, 306, 231], [11, 29, 11], [139, 303, 220]

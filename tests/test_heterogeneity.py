@@ -8,8 +8,8 @@ from scipy import stats
 
 from evsynth import binary_effects, tau2_ci
 from evsynth.errors import AnalysisInputError
-from evsynth.heterogeneity import Tau2Interval, i2_h2, q_statistic
-from evsynth.tau2 import Batch, generalised_q
+from evsynth.meta.heterogeneity import Tau2Interval, i2_h2, q_statistic
+from evsynth.meta.tau2 import Batch, generalised_q
 
 BCG = (
     [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27],

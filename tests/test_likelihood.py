@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evsynth import likelihood, pool
-from evsynth.batch import Batch, map_blocks, weightless_padding
-from evsynth.tau2 import _he, estimate_tau2, generalised_q, log_likelihood
+from evsynth import pool
+from evsynth.meta import likelihood
+from evsynth.meta.batch import Batch, map_blocks, weightless_padding
+from evsynth.meta.tau2 import _he, estimate_tau2, generalised_q, log_likelihood
 
 RNG = np.random.default_rng(11)
 Y = RNG.normal(0.2, 0.5, (6, 9))
@@ -77,7 +78,7 @@ def test_padded_marks_padding_with_zero_effect_and_infinite_variance() -> None:
 
 @pytest.mark.parametrize("size", [1, 2, 4, 4096])
 def test_results_do_not_depend_on_the_block_size(size: int, monkeypatch) -> None:
-    from evsynth import batch as batch_module
+    from evsynth.meta import batch as batch_module
 
     expected = (_he(BATCH), generalised_q(BATCH, np.full(6, 0.1)))
     monkeypatch.setattr(batch_module, "BLOCK_ROWS", size)
@@ -114,8 +115,8 @@ def test_every_row_of_a_padded_batch_is_its_own_pool() -> None:
 def test_results_do_not_depend_on_the_number_of_threads(threads: int, monkeypatch) -> None:
     """pool_batch splits its kernels and tail probabilities over threads by rows; every
     field is bit-for-bit the one of a single thread, in row order."""
-    from evsynth import batch as batch_module
-    from evsynth.pooling import pool_batch
+    from evsynth.meta import batch as batch_module
+    from evsynth.meta.pooling import pool_batch
 
     rng = np.random.default_rng(7)
     k = rng.integers(1, 9, size=40)
@@ -140,7 +141,7 @@ def test_results_do_not_depend_on_the_number_of_threads(threads: int, monkeypatc
 
 
 def test_by_rows_joins_tuples_and_arrays_in_order(monkeypatch) -> None:
-    from evsynth import batch as batch_module
+    from evsynth.meta import batch as batch_module
 
     monkeypatch.setattr(batch_module, "_threads_for", lambda rows: 3)
     a = np.arange(10.0)

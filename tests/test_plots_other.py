@@ -140,7 +140,7 @@ def test_save_figure_is_byte_identical_and_deterministic(tmp_path):
 
 def test_save_figure_rewrites_only_files_that_change(tmp_path, monkeypatch):
     """An unchanged figure is left in place (no replace); a changed one is replaced."""
-    from evsynth import safe_io
+    from evsynth.io import safe_io
 
     analysis = make_analysis(4)
     first = save_figure(forest_plot(analysis), tmp_path / "fig", formats=["svg"])

@@ -14,10 +14,10 @@ import pytest
 from scipy import stats
 
 from evsynth import binary_effects, pool, pool_many
-from evsynth import tau2 as tau2_module
 from evsynth.errors import AnalysisInputError
-from evsynth.pooling import PoolResult
-from evsynth.tau2 import Batch, estimate_tau2
+from evsynth.meta import tau2 as tau2_module
+from evsynth.meta.pooling import PoolResult
+from evsynth.meta.tau2 import Batch, estimate_tau2
 
 BCG_AI = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
 BCG_N1I = [123, 306, 231, 13598, 5069, 1541, 2545, 88391, 7499, 1716, 50634, 2498, 16913]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evsynth.processing import (
+from evsynth.io.safe_io import read_processed
+from evsynth.validate.processing import (
     calcium_coadministered,
     daily_equivalent_iu,
     dose_band,
@@ -17,8 +18,7 @@ from evsynth.processing import (
     typed_tables,
     validate_and_write,
 )
-from evsynth.safe_io import read_processed
-from evsynth.tables import RAW_TABLES, validate_tables
+from evsynth.validate.tables import RAW_TABLES, validate_tables
 
 GOOD = Path(__file__).resolve().parent / "data" / "good"
 

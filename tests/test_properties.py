@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evsynth import binary_effects, pool, pool_many, tau2_ci
-from evsynth.tau2 import Batch, log_likelihood
+from evsynth.meta.tau2 import Batch, log_likelihood
 
 METHODS = ["REML", "ML", "DL", "PM", "SJ", "HE", "EE"]
 CI_METHODS = ["z", "hksj", "hksj_modified"]

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evsynth.errors import AnalysisInputError
-from evsynth.pooling import pool
-from evsynth.regression import meta_regression
+from evsynth.meta.pooling import pool
+from evsynth.meta.regression import meta_regression
 
 # fmt: off
 ABLAT = np.array([44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33], dtype=float)

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evsynth import safe_io
-from evsynth.safe_io import (
+from evsynth.io import safe_io
+from evsynth.io.safe_io import (
     csv_text,
     neutralise_text,
     read_processed,

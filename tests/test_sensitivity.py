@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evsynth.errors import AnalysisInputError
-from evsynth.pooling import pool
-from evsynth.sensitivity import cumulative, leave_one_out
+from evsynth.meta.pooling import pool
+from evsynth.meta.sensitivity import cumulative, leave_one_out
 
 # fmt: off
 YEAR = np.array([1948, 1949, 1960, 1977, 1973, 1953, 1973, 1980, 1968, 1961, 1974, 1969, 1976])

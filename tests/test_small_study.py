@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evsynth.errors import AnalysisInputError
-from evsynth.pooling import pool
-from evsynth.regression import meta_regression
-from evsynth.small_study import egger_test, funnel_data, trim_and_fill
+from evsynth.meta.pooling import pool
+from evsynth.meta.regression import meta_regression
+from evsynth.meta.small_study import egger_test, funnel_data, trim_and_fill
 
 # fmt: off
 # fmt: on

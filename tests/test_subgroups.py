@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from evsynth.errors import AnalysisInputError
-from evsynth.pooling import pool
-from evsynth.subgroups import subgroup_analysis
+from evsynth.meta.pooling import pool
+from evsynth.meta.subgroups import subgroup_analysis
 
 # fmt: off
 ALLOC = np.array(["random", "random", "random", "random", "alternate", "alternate", "random",

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from evsynth.errors import DataValidationError
-from evsynth.tables import RAW_TABLES, load_schema, read_records, validate_tables
+from evsynth.validate.tables import RAW_TABLES, load_schema, read_records, validate_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = ROOT / "tests" / "data" / "good"

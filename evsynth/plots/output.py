@@ -17,6 +17,7 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, fontManager, get_font
 
+from evsynth.io.safe_io import write_bytes_atomic
 from evsynth.parallel import collected_after, map_ordered
 from evsynth.plots.layout import (
     fmt_int,
@@ -27,7 +28,6 @@ from evsynth.plots.layout import (
     text_metrics,
     to_display,
 )
-from evsynth.safe_io import write_bytes_atomic
 
 #: Figure kinds an analysis can have (the ``figures.kinds`` setting of the config):
 #: ``forest`` ({id}.forest), ``subgroups`` (one forest per subgroup, {id}.forest.{subgroup}),
@@ -44,7 +44,7 @@ PNG_METADATA = {"Software": None}
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (:func:`evsynth.safe_io.write_bytes_atomic`, not
+    """Write ``data`` to ``path`` atomically (:func:`evsynth.io.safe_io.write_bytes_atomic`, not
     flushed to disk: the workflow regenerates figures); a file that already holds ``data`` is
     left as it is. A rerun after one count changed draws every figure of the dataset again
     but rewrites only those that differ (replacing thousands of unchanged files cost more

@@ -4,7 +4,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from evsynth.config import figure_settings, validate_config
+from evsynth.validate.config import figure_settings, validate_config
 from evsynth.errors import DataValidationError
 from evsynth.workflow import config_digest, library_sources
 

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
-from evsynth.pooling import PoolResult, pool
-from evsynth.regression import REGRESSION_METHODS, meta_regression
+from evsynth.meta.effects import as_float_arrays
+from evsynth.meta.pooling import PoolResult, pool
+from evsynth.meta.regression import REGRESSION_METHODS, meta_regression
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class TrimFillResult:
     ``k0``: studies filled; ``se_k0``: its standard error (Duval & Tweedie 2000);
     ``side``: "left"/"right", the side the missing studies are imputed on; ``estimator``;
     ``filled_yi``/``filled_vi``: the imputed studies only (on the input scale); ``pooled``:
-    the :class:`evsynth.pooling.PoolResult` of observed + filled studies (``pooled.k``
+    the :class:`evsynth.meta.pooling.PoolResult` of observed + filled studies (``pooled.k``
     counts both). With k0 = 0 ``pooled`` is the analysis of the observed studies."""
 
     k0: int
@@ -83,7 +83,7 @@ def egger_test(
 ) -> EggerResult:
     """Regression test for funnel-plot asymmetry: metafor ``regtest(rma(yi, vi))``, i.e.
     model="rma", predictor="sei": yᵢ = β₀ + β₁·SEᵢ + uᵢ + εᵢ fitted by
-    :func:`evsynth.regression.meta_regression` (REML), z = β̂₁/SE(β̂₁) (Egger et al. 1997;
+    :func:`evsynth.meta.regression.meta_regression` (REML), z = β̂₁/SE(β̂₁) (Egger et al. 1997;
     Sterne & Egger 2005). Needs k ≥ 3."""
     y, v = _inputs(yi, vi, "Egger's test")
     fit = meta_regression(

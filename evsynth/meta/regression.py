@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
-from evsynth.tau2 import Batch, estimate_tau2
+from evsynth.meta.effects import as_float_arrays
+from evsynth.meta.tau2 import Batch, estimate_tau2
 
 REGRESSION_METHODS = ("REML", "ML", "DL", "HE", "EE")
 CI_METHODS = ("z", "hksj", "hksj_modified")
@@ -165,7 +165,7 @@ def _tau2_reml_ml(x: np.ndarray, y: np.ndarray, v: np.ndarray, reml: bool) -> tu
     """Fisher scoring as metafor's ``rma.uni``: start at the generalised Hedges estimate,
     tau² ← tau² + score/information, halve a step that would make tau² negative (Viechtbauer
     2005); a step that crosses 0 while the score at 0 is ≤ 0 goes to the boundary exactly
-    (the limit of the halvings, as :mod:`evsynth.tau2`). metafor's ``ll0check``: a root whose
+    (the limit of the halvings, as :mod:`evsynth.meta.tau2`). metafor's ``ll0check``: a root whose
     likelihood is below the likelihood at tau² = 0 is replaced by 0."""
     tau2 = _tau2_he(x, y, v)
     score_zero = _score_information(x, y, v, 0.0, reml)[0]
@@ -249,7 +249,7 @@ def _pseudo_r2(
     y: np.ndarray, v: np.ndarray, tau2: float, qe: float, k: int, p: int, method: str
 ) -> float:
     """metafor's R² in percent: max(0, 100·(tau²₀ − tau²)/tau²₀) with tau²₀ of the
-    intercept-only model from :func:`evsynth.tau2.estimate_tau2` (the estimator ``pool`` uses;
+    intercept-only model from :func:`evsynth.meta.tau2.estimate_tau2` (the estimator ``pool`` uses;
     Raudenbush 2009, eq. 16.26), 0 when tau²₀ = 0; for EE the adjusted R² of the weighted
     least-squares fit, 100·(1 − (QE/(k − p))/(Q/(k − 1))). NaN for an intercept-only model."""
     if p == 1:
@@ -280,7 +280,7 @@ def meta_regression(
 
     ``moderators``: a 1-D array (one moderator), a k × m array, a DataFrame (its column names
     become ``names``) or ``None`` / a k × 0 array for the intercept-only model, which equals
-    :func:`evsynth.pooling.pool`. ``method``: "REML" (default), "ML", "DL", "HE" or "EE".
+    :func:`evsynth.meta.pooling.pool`. ``method``: "REML" (default), "ML", "DL", "HE" or "EE".
     ``ci_method``: "z", "hksj" (Knapp & Hartung 2003; metafor ``test="knha"``) or
     "hksj_modified" (s² ≥ 1; metafor ``test="adhoc"``). ``names`` overrides the coefficient
     names (intercept first). β̂ = (XᵀWX)⁻¹XᵀWy, Var(β̂) = (XᵀWX)⁻¹ with W = diag(1/(vᵢ + tau²))

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evsynth.safe_io import write_csv
-from evsynth.tables import RAW_TABLES, RawTable, validate_tables
+from evsynth.io.safe_io import write_csv
+from evsynth.validate.tables import RAW_TABLES, RawTable, validate_tables
 
 DOSE_BAND_CUTOFF_IU = 800.0
 DOSE_BANDS = ("<800 IU/day", "≥800 IU/day")

@@ -39,7 +39,7 @@ from pandera.errors import SchemaErrors
 
 from evsynth.errors import DataValidationError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "workflow" / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
 
 #: The raw tables, in the order they are validated (``studies`` first: the others join it).
 RAW_TABLES: tuple[str, ...] = ("studies", "fractures", "kidney_stones", "avadec_markers")

@@ -17,17 +17,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evsynth.absolute import nnt_from_counts, nnt_from_ratio, per_1000
-from evsynth.effects import binary_effects, generic_effects
 from evsynth.errors import AnalysisInputError
-from evsynth.fixed_effects import mantel_haenszel
-from evsynth.heterogeneity import tau2_ci
+from evsynth.meta.absolute import nnt_from_counts, nnt_from_ratio, per_1000
+from evsynth.meta.effects import binary_effects, generic_effects
+from evsynth.meta.fixed_effects import mantel_haenszel
+from evsynth.meta.heterogeneity import tau2_ci
+from evsynth.meta.pooling import pool
+from evsynth.meta.regression import meta_regression
+from evsynth.meta.sensitivity import cumulative, leave_one_out
+from evsynth.meta.small_study import egger_test, trim_and_fill
+from evsynth.meta.subgroups import subgroup_analysis
 from evsynth.parallel import map_ordered
-from evsynth.pooling import pool
-from evsynth.regression import meta_regression
-from evsynth.sensitivity import cumulative, leave_one_out
-from evsynth.small_study import egger_test, trim_and_fill
-from evsynth.subgroups import subgroup_analysis
 
 #: Published estimates that may enter an analysis of each measure (a hazard or rate ratio is
 #: treated as a risk ratio, as the Cochrane Handbook allows for generic inverse variance).

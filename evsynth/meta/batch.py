@@ -137,7 +137,7 @@ def _threads_for(rows: int) -> int:
 
 def by_rows(fn: Callable[..., Any], *per_row: np.ndarray, args: tuple = ()) -> Any:
     """``fn(*per_row, *args)`` for functions that work row by row (a compiled kernel of
-    :mod:`evsynth.likelihood`, an elementwise scipy tail probability), run on consecutive
+    :mod:`evsynth.meta.likelihood`, an elementwise scipy tail probability), run on consecutive
     chunks of rows in as many threads as :func:`_threads_for` allows and joined in order.
 
     Every row gets the same result as in a single call, so the answer does not depend on the

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from evsynth.effects import binary_effects
 from evsynth.errors import AnalysisInputError
+from evsynth.meta.effects import binary_effects
 
 ArrayLike = Sequence[float] | np.ndarray
 

@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 from scipy import stats
 
-from evsynth.effects import binary_effects
 from evsynth.errors import AnalysisInputError
+from evsynth.meta.effects import binary_effects
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The config says which analyses run (outcome, measure, estimator, CI method, subgroups,
 moderators, direction of benefit, baseline risk). It is read with the safe YAML loader only and
-checked against ``workflow/schemas/config.schema.yaml`` (JSON Schema) plus the checks a schema
+checked against ``evsynth/schemas/config.schema.yaml`` (JSON Schema) plus the checks a schema
 cannot express: paths stay inside the project directory and every analysis names a table the
 config lists. Every problem is reported at once as ``file:line: key: problem``.
 """
@@ -21,7 +21,7 @@ from evsynth.errors import DataValidationError
 #: PyYAML's safe loader, in C (libyaml) where PyYAML has it: a config of 1,000 analyses
 #: parses in 0.1 s instead of 1.5 s, and every job of the workflow reads the config.
 SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
 #: Analysis settings an analysis inherits from ``defaults`` when it does not set them.
 DEFAULTS: dict[str, Any] = {

@@ -11,7 +11,7 @@ and eᵢ = yᵢ − μ̂ (Viechtbauer 2005):
   (dμ̂/dtau² = −Σw²e/Σw): ML Σw³e² − (Σw²e)²/Σw − ½Σw²; REML adds Σw³/Σw − ½(Σw²/Σw)².
 
 The functions take a batch as arrays ``y`` and ``v`` of shape N × kmax whose padding cells
-hold y = 0 and v = +∞, so that wᵢ = 0 there (:func:`evsynth.batch.weightless_padding`), and
+hold y = 0 and v = +∞, so that wᵢ = 0 there (:func:`evsynth.meta.batch.weightless_padding`), and
 loop over the analyses in compiled code (numba): an analysis iterates in the CPU's registers
 and stops as soon as it has converged, which a whole-array numpy iteration cannot do. Sums
 may be reassociated (``fastmath={"reassoc"}``: vectorised, the same to ~1e-15 relative, and

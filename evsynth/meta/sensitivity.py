@@ -1,6 +1,6 @@
 """Leave-one-out and cumulative meta-analysis (metafor ``leave1out`` and ``cumul``).
 
-Both are one batch for :func:`evsynth.pooling.pool_many`, not a loop of ``pool`` calls: the
+Both are one batch for :func:`evsynth.meta.pooling.pool_many`, not a loop of ``pool`` calls: the
 sub-analyses are stacked into a long table in which each sub-analysis is one group.
 
 * Leave-one-out (Viechtbauer & Cheung 2010, §3.4; metafor ``leave1out``): row i pools the
@@ -8,7 +8,7 @@ sub-analyses are stacked into a long table in which each sub-analysis is one gro
 * Cumulative (Lau et al. 1992; metafor ``cumul``): the studies are sorted by ``order``
   (a stable sort, so ties keep their input order) and row i pools the first i studies.
 
-Every row carries the :class:`evsynth.pooling.PoolResult` fields (estimate, se, ci_low,
+Every row carries the :class:`evsynth.meta.pooling.PoolResult` fields (estimate, se, ci_low,
 ci_high, statistic, p_value, q, q_pvalue, tau2, i2, h2, k, ...) after ``label``: the study
 left out, or the study added.
 """
@@ -20,9 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
-from evsynth.pooling import FIELDS, pool_many
+from evsynth.meta.effects import as_float_arrays
+from evsynth.meta.pooling import FIELDS, pool_many
 
 COLUMNS = ["label", *FIELDS]
 

@@ -1,6 +1,6 @@
 """Inverse-variance pooling of many meta-analyses at once; ``pool`` is the batch of one.
 
-For each analysis: tau² (see :mod:`evsynth.tau2`), the weighted mean with weights
+For each analysis: tau² (see :mod:`evsynth.meta.tau2`), the weighted mean with weights
 1/(vᵢ + tau²), its standard error and confidence interval, the test of the mean, Cochran's Q,
 I², H² and the prediction interval, with metafor's definitions (Viechtbauer 2010):
 
@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from evsynth.batch import Batch, by_rows
-from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
-from evsynth.heterogeneity import i2_h2, q_statistic
-from evsynth.tau2 import METHODS, estimate_tau2, weighted_moments
+from evsynth.meta.batch import Batch, by_rows
+from evsynth.meta.effects import as_float_arrays
+from evsynth.meta.heterogeneity import i2_h2, q_statistic
+from evsynth.meta.tau2 import METHODS, estimate_tau2, weighted_moments
 
 CI_METHODS = ("z", "hksj", "hksj_modified")
 PI_METHODS = ("metafor", "higgins")

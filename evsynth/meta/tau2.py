@@ -1,8 +1,8 @@
 """Between-study variance (tau²) estimators, vectorised over many meta-analyses at once.
 
-The estimators take a :class:`~evsynth.batch.Batch` of N analyses padded to the largest k:
-the closed-form ones work through it in cache-sized blocks (:mod:`evsynth.batch`), ML and
-REML iterate each analysis in compiled code (:mod:`evsynth.likelihood`). Only analyses whose
+The estimators take a :class:`~evsynth.meta.batch.Batch` of N analyses padded to the largest k:
+the closed-form ones work through it in cache-sized blocks (:mod:`evsynth.meta.batch`), ML and
+REML iterate each analysis in compiled code (:mod:`evsynth.meta.likelihood`). Only analyses whose
 scoring fails to converge fall back to a vectorised bracketing root search (Illinois regula
 falsi). Definitions follow metafor's ``rma.uni`` (Viechtbauer 2010) for the
 intercept-only model:
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsynth import likelihood
-from evsynth.batch import Batch, Block, by_rows, map_blocks, weightless_padding
+from evsynth.meta import likelihood
+from evsynth.meta.batch import Batch, Block, by_rows, map_blocks, weightless_padding
 
 __all__ = [
     "METHODS",
@@ -175,7 +175,7 @@ def log_likelihood(batch: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
 
 
 def _fisher_scoring(batch: Batch, reml: bool) -> Tau2Estimate:
-    """ML/REML tau² by scoring (:func:`evsynth.likelihood.scoring`: Fisher scoring, then
+    """ML/REML tau² by scoring (:func:`evsynth.meta.likelihood.scoring`: Fisher scoring, then
     Newton steps, with metafor's step halving), starting at the HE estimate (truncated at 0)
     as metafor does. Analyses with k = 1 have tau² = 0 (no step is taken)."""
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -1,6 +1,6 @@
 """Subgroup analysis and the test for subgroup differences.
 
-Each subgroup is pooled on its own, all in one batch (:func:`evsynth.pooling.pool_many`, one
+Each subgroup is pooled on its own, all in one batch (:func:`evsynth.meta.pooling.pool_many`, one
 group per subgroup), and all studies together for the overall result.
 The test for subgroup differences:
 
@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
-from evsynth.pooling import FIELDS, PoolResult, pool, pool_many
-from evsynth.regression import REGRESSION_METHODS, meta_regression
+from evsynth.meta.effects import as_float_arrays
+from evsynth.meta.pooling import FIELDS, PoolResult, pool, pool_many
+from evsynth.meta.regression import REGRESSION_METHODS, meta_regression
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def subgroup_analysis(
     """Pool within each subgroup and test whether the subgroup effects differ.
 
     ``groups`` holds one label per study. Returns the per-subgroup rows (``group`` and the
-    :class:`evsynth.pooling.PoolResult` fields, groups sorted), the overall pool, Q_between,
+    :class:`evsynth.meta.pooling.PoolResult` fields, groups sorted), the overall pool, Q_between,
     its df and p value, and I²_between = 100·max(0, (Q − df)/Q)."""
     if tau2 not in ("separate", "common"):
         raise AnalysisInputError(f"tau2 {tau2!r} is not 'separate' or 'common'")

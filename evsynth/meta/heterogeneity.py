@@ -19,10 +19,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special, stats
 
-from evsynth.batch import Batch, by_rows
-from evsynth.effects import as_float_arrays
 from evsynth.errors import AnalysisInputError
-from evsynth.tau2 import (
+from evsynth.meta.batch import Batch, by_rows
+from evsynth.meta.effects import as_float_arrays
+from evsynth.meta.tau2 import (
     METHODS,
     estimate_tau2,
     fixed_weight_sums,

@@ -1,0 +1,1 @@
+"""Input and output: atomic, deterministic file writes and spreadsheet-safe CSV."""
