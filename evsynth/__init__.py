@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from evsynth.meta.subgroups import SubgroupResult, subgroup_analysis
 
 #: Where each name of the public API lives. The modules are imported on first use
-#: (PEP 562), so importing a light module such as ``evsynth.validate.config`` (the Snakemake rules do,
-#: at every start, even for a run with nothing to do) does not load scipy and the engine.
+#: (PEP 562), so importing a light module such as ``evsynth.validate.config`` (the Snakemake
+#: rules do, at every start, even for a run with nothing to do) does not load scipy and the
+#: engine.
 _EXPORTS = {
     "EffectSizes": "evsynth.meta.effects",
     "EggerResult": "evsynth.meta.small_study",
