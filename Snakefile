@@ -1,8 +1,8 @@
 # evsynth: raw trial data -> validated tables -> meta-analyses -> figures -> HTML report.
 # Stages live in workflow/rules/; all logic lives in the evsynth package.
-
-
-configfile: "config/config.yaml"
+# Run it in a review folder: `snakemake -s path/to/Snakefile --directory REVIEW --cores 2`.
+# The review's config/config.yaml is read and validated by workflow/rules/common.smk (with
+# line numbers in every error), not by Snakemake's configfile: directive.
 
 
 include: "workflow/rules/common.smk"

@@ -21,7 +21,7 @@ args = parser.parse_args()
 
 
 def main() -> None:
-    config = load_config(args.config)
+    config = load_config(args.config, project_dir=".")
     rows = read_processed(args.table)
     gc.freeze()  # what was read lives to the end: keep the garbage collector off it
     results = run_dataset(args.dataset, rows, config, workers=args.threads)

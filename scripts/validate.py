@@ -1,26 +1,26 @@
-"""Validate the raw tables against their schemas and write the harmonised processed tables."""
+"""Validate one raw table of a review (and the tables it joins) against its schema and write
+the harmonised table (joined and derived columns) to the review's processed folder."""
 
 import argparse
-from pathlib import Path
 
 from evsynth.cli import run
+from evsynth.validate.config import load_config
 from evsynth.validate.processing import validate_and_write
-from evsynth.validate.tables import RAW_TABLES
 
-if "snakemake" in globals():  # Snakemake's script: directive; one table per job
-    sm = globals()["snakemake"]
-    table = Path(sm.input.table)
-    out_dir, log = Path(sm.output[0]).parent, sm.log[0]
-    raw_dir, tables, schema_dir = table.parent, [table.stem], None
-else:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--raw-dir", default="data/raw")
-    parser.add_argument("--out-dir", default="data/processed")
-    parser.add_argument("--table", action="append", help="default: all of " + ", ".join(RAW_TABLES))
-    parser.add_argument("--schema-dir", help="default: workflow/schemas")
-    parser.add_argument("--log", help="also write the problems to this file")
-    args = parser.parse_args()
-    raw_dir, out_dir, tables, log = args.raw_dir, args.out_dir, args.table or RAW_TABLES, args.log
-    schema_dir = args.schema_dir
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--config", default="config/config.yaml", help="the review's config")
+parser.add_argument("--table", action="append", help="default: every table of the config")
+parser.add_argument("--log", help="also write the problems to this file")
+args = parser.parse_args()
 
-run(lambda: validate_and_write(raw_dir, out_dir, tables, schema_dir) and None, log)
+
+def main() -> None:
+    config = load_config(args.config, project_dir=".")
+    paths = config["paths"]
+    validate_and_write(
+        paths["raw"], paths["processed"], args.table or config["tables"], paths["schemas"],
+        config["derived"],
+    )
+
+
+run(main, args.log)

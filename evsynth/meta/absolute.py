@@ -149,12 +149,17 @@ def nnt_from_counts(
 
 
 def risk_at(ratio: float, control_risk: float, measure: str = "RR") -> float:
-    """Intervention risk implied by a relative effect at ``control_risk``."""
+    """Intervention risk implied by a relative effect at ``control_risk``: RR × ACR;
+    OR·ACR/(1 − ACR + OR·ACR); for a hazard ratio 1 − (1 − ACR)^HR (proportional hazards
+    over the same follow-up; GRADEpro's formula, Skoetz et al. 2020, J Clin Epidemiol
+    118:124)."""
     if measure == "RR":
         return control_risk * ratio
     if measure == "OR":
         return ratio * control_risk / (1 - control_risk + ratio * control_risk)
-    raise AnalysisInputError(f"measure {measure!r} is not RR or OR")
+    if measure == "HR":
+        return 1 - (1 - control_risk) ** ratio
+    raise AnalysisInputError(f"measure {measure!r} is not RR, OR or HR")
 
 
 def nnt_from_ratio(
@@ -172,7 +177,7 @@ def nnt_from_ratio(
     RD = OR·ACR/(1 − ACR + OR·ACR) − ACR; the CI of the RD from the ratio's CI bounds."""
     if not 0 < control_risk < 1:
         raise AnalysisInputError(f"control risk {control_risk} must lie strictly between 0 and 1")
-    if not (0 < ci_low <= ratio <= ci_high):
+    if not (0 < ci_low <= ratio <= ci_high):  # a relative effect: RR, OR or HR
         raise AnalysisInputError(
             "the ratio and its CI must be positive with ci_low <= ratio <= ci_high"
         )

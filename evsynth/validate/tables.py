@@ -39,10 +39,7 @@ from pandera.errors import SchemaErrors
 
 from evsynth.errors import DataValidationError
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
 
-#: The raw tables, in the order they are validated (``studies`` first: the others join it).
-RAW_TABLES: tuple[str, ...] = ("studies", "fractures", "kidney_stones", "avadec_markers")
 
 TYPES = ("string", "integer", "number", "boolean")
 INTEGER_RE = re.compile(r"[+-]?[0-9]+")
@@ -117,13 +114,13 @@ class Problem:
 # --------------------------------------------------------------------------- schemas
 
 
-def load_schema(table: str, schema_dir: str | Path | None = None) -> TableSchema:
+def load_schema(table: str, schema_dir: str | Path) -> TableSchema:
     """Read ``<schema_dir>/<table>.schema.yaml`` (``yaml.safe_load``) into a :class:`TableSchema`.
 
     Raises :class:`DataValidationError` naming the schema file when the schema itself is
     malformed (unknown keys or types, unknown checks, a key column that is not a column).
     """
-    path = Path(schema_dir or SCHEMA_DIR) / f"{table}.schema.yaml"
+    path = Path(schema_dir) / f"{table}.schema.yaml"
     shown = str(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -680,19 +677,34 @@ def raw_path(raw_dir: str | Path, table: str) -> Path:
     return Path(raw_dir) / f"{table}.csv"
 
 
-def required_tables(names: Iterable[str], schema_dir: str | Path | None = None) -> list[str]:
-    """``names`` plus the tables their foreign keys refer to, in :data:`RAW_TABLES` order."""
-    wanted = set(names)
-    for name in list(wanted):
-        wanted.update(fk["table"] for fk in load_schema(name, schema_dir).foreign_keys)
-    order = {name: i for i, name in enumerate(RAW_TABLES)}
-    return sorted(wanted, key=lambda n: (order.get(n, len(order)), n))
+def required_tables(names: Iterable[str], schema_dir: str | Path) -> list[str]:
+    """``names`` plus the tables their foreign keys refer to (transitively), each table after
+    the tables it refers to (then in alphabetical order)."""
+    refs: dict[str, list[str]] = {}
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name not in refs:
+            refs[name] = sorted({fk["table"] for fk in load_schema(name, schema_dir).foreign_keys})
+            todo.extend(refs[name])
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in order or name in path:
+            return
+        for ref in refs.get(name, []):
+            visit(ref, (*path, name))
+        order.append(name)
+
+    for name in sorted(refs):
+        visit(name, ())
+    return order
 
 
 def validate_tables(
     raw_dir: str | Path,
-    names: Iterable[str] = RAW_TABLES,
-    schema_dir: str | Path | None = None,
+    names: Iterable[str],
+    schema_dir: str | Path,
 ) -> dict[str, RawTable]:
     """Read and check ``names`` (and the tables they refer to) from ``raw_dir``.
 

@@ -6,6 +6,7 @@
 rule analyse:
     input:
         table=f"{PROCESSED}/{{dataset}}.csv",
+        config=CONFIG_FILE,
         library=ENGINE,
     output:
         json=f"{RESULTS}/analyses/{{dataset}}.json",
@@ -19,9 +20,9 @@ rule analyse:
     threads: stage_threads
     params:
         python=PYTHON,
-        config=CONFIG_FILE,
+        scripts=SCRIPTS,
         settings=lambda wildcards: dataset_digest(wildcards.dataset),
     shell:
-        "{params.python} scripts/analyse.py --config {params.config} "
+        "{params.python} {params.scripts}/analyse.py --config {input.config} "
         "--dataset {wildcards.dataset} --table {input.table} "
         "--json {output.json} --summary {output.summary} --threads {threads} --log {log}"

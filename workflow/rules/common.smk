@@ -1,27 +1,38 @@
-# Shared names: the validated config and the files each stage reads or writes.
+# Shared names: the review's validated config and the files each stage reads or writes.
+# The review folder is the working directory (`--directory`, default: where snakemake runs);
+# code, scripts and built-in schemas are found from the workflow's own directory.
 import os
 import sys
 
 from snakemake.exceptions import WorkflowError
 
-from evsynth.validate.config import figure_settings, validate_config
 from evsynth.errors import DataValidationError
+from evsynth.validate.config import figure_settings, load_config, table_references
 from evsynth.workflow import config_digest, library_sources
 
 CONFIG_FILE = (
-    str(workflow.configfiles[-1]) if workflow.configfiles else "config/config.yaml"
+    os.path.relpath(workflow.configfiles[-1])
+    if workflow.configfiles
+    else "config/config.yaml"
 )
+if not os.path.exists(CONFIG_FILE):
+    sys.exit(
+        f"error: {os.path.abspath(CONFIG_FILE)} does not exist: run snakemake in a review "
+        "folder (or give --directory REVIEW), or create one with `evsynth new PATH`"
+    )
 
 try:
-    CONFIG = validate_config(config, source=CONFIG_FILE, project_dir=workflow.basedir)
+    CONFIG = load_config(CONFIG_FILE, project_dir=".")
 except DataValidationError as error:
-    sys.exit(f"Invalid configuration:\n{error}")
+    sys.exit(f"error: invalid configuration:\n{error}")
 
 PYTHON = sys.executable
-RAW = CONFIG["paths"]["raw"]
-SCHEMAS = CONFIG["paths"].get("schemas", "workflow/schemas")
-PROCESSED = CONFIG["paths"]["processed"]
-RESULTS = CONFIG["paths"]["results"]
+SCRIPTS = os.path.join(workflow.basedir, "scripts")
+PATHS = CONFIG["paths"]
+RAW = PATHS["raw"]
+SCHEMAS = PATHS["schemas"]
+PROCESSED = PATHS["processed"]
+RESULTS = PATHS["results"]
 TABLES = CONFIG["tables"]
 DATASETS = sorted(
     {spec["dataset"] for spec in CONFIG["analyses"].values()}
@@ -31,6 +42,7 @@ REPORT = f"{RESULTS}/report.html"
 ENGINE = library_sources("engine")
 PLOTS = library_sources("plots")
 REPORTING = library_sources("report")
+REFERENCES = table_references(TABLES, SCHEMAS)
 
 
 def parent(path):
@@ -39,6 +51,15 @@ def parent(path):
 
 def schema(name):
     return f"{SCHEMAS}/{name}.schema.yaml"
+
+
+def table_inputs(wildcards):
+    """The raw table, the tables it joins and their schemas."""
+    names = [wildcards.table, *REFERENCES[wildcards.table]]
+    return {
+        "tables": [f"{RAW}/{name}.csv" for name in names],
+        "schemas": [schema(name) for name in names],
+    }
 
 
 def dataset_digest(dataset):
@@ -53,7 +74,9 @@ def dataset_digest(dataset):
         }
         for s in sections
     }
-    return config_digest({**chosen, "subgroup_titles": CONFIG["subgroup_titles"]})
+    return config_digest(
+        {**chosen, "review": CONFIG["review"], "variables": CONFIG["variables"]}
+    )
 
 
 def figures_digest(dataset):

@@ -6,6 +6,7 @@
 rule figures:
     input:
         json=f"{RESULTS}/analyses/{{dataset}}.json",
+        config=CONFIG_FILE,
         library=PLOTS,
     output:
         manifest=f"{RESULTS}/figures/{{dataset}}.figures.json",
@@ -18,10 +19,10 @@ rule figures:
     threads: stage_threads
     params:
         python=PYTHON,
-        config=CONFIG_FILE,
+        scripts=SCRIPTS,
         settings=lambda wildcards: figures_digest(wildcards.dataset),
         outdir=lambda wildcards, output: parent(output.manifest),
     shell:
-        "{params.python} scripts/figures.py --results {input.json} "
+        "{params.python} {params.scripts}/figures.py --results {input.json} "
         "--outdir {params.outdir} --manifest {output.manifest} "
-        "--config {params.config} --threads {threads} --log {log}"
+        "--config {input.config} --threads {threads} --log {log}"

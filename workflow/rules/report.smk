@@ -28,8 +28,9 @@ rule report:
         "../../environment.yml"
     params:
         python=PYTHON,
+        scripts=SCRIPTS,
         results=lambda wildcards, input: parent(parent(input.analyses[0])),
     shell:
-        "{params.python} scripts/report.py --results {params.results} "
+        "{params.python} {params.scripts}/report.py --results {params.results} "
         "--narrative {input.narrative} --settings {input.settings} "
         "--output {output} --log {log}"

@@ -1,32 +1,11 @@
-# Stage 1: check each raw table against its schema; write the harmonised table.
+# Stage 1: check each raw table (and the tables it joins) against its schema; write the
+# harmonised table with its joined and derived columns.
 
 
-rule validate_studies:
+rule validate:
     input:
-        table=f"{RAW}/studies.csv",
-        schema=schema("studies"),
-        library=ENGINE,
-    output:
-        f"{PROCESSED}/studies.csv",
-    log:
-        f"{RESULTS}/logs/validate_studies.log",
-    conda:
-        "../../environment.yml"
-    params:
-        python=PYTHON,
-        raw=lambda wildcards, input: parent(input.table),
-        schemas=lambda wildcards, input: parent(input.schema),
-        outdir=lambda wildcards, output: parent(output[0]),
-    shell:
-        "{params.python} scripts/validate.py --raw-dir {params.raw} --out-dir {params.outdir} "
-        "--table studies --schema-dir {params.schemas} --log {log}"
-
-
-rule validate_table:
-    input:
-        table=f"{RAW}/{{table}}.csv",
-        studies=f"{RAW}/studies.csv",
-        schema=schema("{table}"),
+        unpack(table_inputs),
+        config=CONFIG_FILE,
         library=ENGINE,
     output:
         f"{PROCESSED}/{{table}}.csv",
@@ -38,9 +17,8 @@ rule validate_table:
         "../../environment.yml"
     params:
         python=PYTHON,
-        raw=lambda wildcards, input: parent(input.table),
-        schemas=lambda wildcards, input: parent(input.schema),
-        outdir=lambda wildcards, output: parent(output[0]),
+        script=f"{SCRIPTS}/validate.py",
+        derived=config_digest(CONFIG["derived"]),
     shell:
-        "{params.python} scripts/validate.py --raw-dir {params.raw} --out-dir {params.outdir} "
-        "--table {wildcards.table} --schema-dir {params.schemas} --log {log}"
+        "{params.python} {params.script} --config {input.config} "
+        "--table {wildcards.table} --log {log}"

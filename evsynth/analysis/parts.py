@@ -1,0 +1,262 @@
+"""The parts of an analysis beyond its overall estimate: subgroups, meta-regressions,
+sensitivity analyses, small-study tests and absolute effects. Each calls the engine and
+returns a typed result; a part that cannot be estimated says why instead of failing the run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evsynth.analysis.model import (
+    Absolute,
+    FollowUp,
+    MetaRegression,
+    Sensitivity,
+    SubgroupAnalysis,
+    SubgroupGroup,
+    jsonable,
+)
+from evsynth.analysis.pooled import pooled
+from evsynth.analysis.select import matches
+from evsynth.analysis.trials import Unit
+from evsynth.analysis.words import group_label, group_order, variable
+from evsynth.errors import AnalysisInputError
+from evsynth.meta.absolute import nnt_from_counts, nnt_from_ratio, per_1000
+from evsynth.meta.regression import meta_regression
+from evsynth.meta.small_study import egger_test, trim_and_fill
+
+
+def unit_value(unit: Unit, column: str) -> Any:
+    """A unit's value of a review column: the rows' common value (None when they differ)."""
+    values = {_hashable(c.record.get(column)) for c in unit.rows}
+    return unit.record.get(column) if len(values) == 1 else None
+
+
+def _hashable(value: Any) -> Any:
+    return value if not isinstance(value, list) else tuple(value)
+
+
+def _between(groups: Sequence[SubgroupGroup]) -> tuple[float, int, float, float]:
+    """RevMan's test for subgroup differences with separate tau² per subgroup: a fixed-effect
+    Q of the subgroup estimates with weights 1/SE_g², each SE as the subgroup's CI method gives
+    it (Borenstein et al. 2009, ch. 19; Cochrane Handbook §10.11.3.1)."""
+    est = np.array([g.pooled.estimate for g in groups])
+    w = 1.0 / np.array([g.pooled.se for g in groups]) ** 2
+    mean = (w * est).sum() / w.sum()
+    q = float((w * (est - mean) ** 2).sum())
+    df = len(groups) - 1
+    return q, df, float(stats.chi2.sf(q, df)), 100 * max(0.0, (q - df) / q) if q > 0 else 0.0
+
+
+def _common_tau2_test(
+    units: Sequence[Unit], labels: Sequence[str], spec: Mapping[str, Any]
+) -> tuple[float, int, float, float]:
+    """Omnibus test of a meta-regression on subgroup indicators with one tau² (metafor QM)."""
+    frame = pd.DataFrame({"group": list(labels)})
+    dummies = pd.get_dummies(frame["group"], drop_first=True, dtype=float)
+    fit = meta_regression(
+        [u.yi for u in units], [u.vi for u in units], dummies,
+        spec["method"] if spec["model"] == "random" else "EE", spec["ci_method"], spec["level"],
+    )
+    q, df = fit.qm, fit.qm_df
+    return q, df, fit.qm_pvalue, 100 * max(0.0, (q - df) / q) if q > 0 else 0.0
+
+
+def subgroup_analysis_of(
+    units: Sequence[Unit], column: str, spec: Mapping[str, Any], log_scale: bool
+) -> SubgroupAnalysis:
+    """The subgroups of ``column`` (units without a value are listed as missing) and the
+    test for subgroup differences."""
+    info = variable(column, spec["variables"])
+    labelled = [(u, group_label(unit_value(u, column), info["levels"])) for u in units]
+    present = [(u, g) for u, g in labelled if g is not None]
+    missing = tuple(r for u, g in labelled if g is None for r in u.row_ids)
+    names = group_order([g for _, g in present], info["levels"])
+    groups = tuple(
+        SubgroupGroup(name, pooled([u for u, g in present if g == name], spec, log_scale))
+        for name in names
+    )
+    base = {"variable": column, "title": info["title"], "groups": groups,
+            "tau2": spec["subgroup_tau2"], "missing": missing}
+    if len(groups) < 2:
+        return SubgroupAnalysis(**base, q_between=None, df=None, p_value=None, i2_between=None,
+                                note="not estimable: fewer than two subgroups with trials")
+    try:
+        if spec["subgroup_tau2"] == "common" and spec["model"] == "random":
+            test = _common_tau2_test([u for u, _ in present], [g for _, g in present], spec)
+        else:
+            test = _between(groups)
+    except AnalysisInputError as error:
+        return SubgroupAnalysis(**base, q_between=None, df=None, p_value=None, i2_between=None,
+                                note=f"not estimable: {error}")
+    q, df, p, i2 = test
+    return SubgroupAnalysis(**base, q_between=q, df=df, p_value=p, i2_between=i2)
+
+
+def regression_of(
+    units: Sequence[Unit], column: str, spec: Mapping[str, Any]
+) -> MetaRegression:
+    """Meta-regression on one moderator: numeric, or categorical (indicators; omnibus QM)."""
+    info = variable(column, spec["variables"])
+    base = {"variable": column, "title": info["title"], "unit": info["unit"],
+            "per": info["per"]}
+    values = [unit_value(u, column) for u in units]
+    keep = [i for i, v in enumerate(values) if v is not None]
+    numeric = all(isinstance(values[i], int | float) and not isinstance(values[i], bool)
+                  for i in keep)
+    x: Any
+    if numeric:
+        x = np.array([float(values[i]) for i in keep])
+        distinct = np.unique(x).size
+    else:
+        labels = [str(group_label(values[i], info["levels"])) for i in keep]
+        x = pd.get_dummies(pd.Series(labels), drop_first=True, dtype=float)
+        distinct = len(set(labels))
+    if len(keep) < 3 or distinct < 2:
+        return MetaRegression(**base, k=len(keep), categorical=not numeric, note=(
+            f"not estimable: {len(keep)} trials with a value and {distinct} distinct values "
+            "(needs at least 3 trials and 2 values)"))
+    chosen = [units[i] for i in keep]
+    try:
+        fit = meta_regression(
+            [u.yi for u in chosen], [u.vi for u in chosen], x,
+            spec["method"] if spec["model"] == "random" else "EE",
+            spec["ci_method"], spec["level"],
+            names=["intercept", column] if numeric else None,
+        )
+    except AnalysisInputError as error:
+        return MetaRegression(**base, k=len(keep), categorical=not numeric,
+                              note=f"not estimable: {error}")
+    return MetaRegression(
+        **base, names=tuple(fit.names), coef=tuple(fit.coef), se=tuple(fit.se),
+        ci_low=tuple(fit.ci_low), ci_high=tuple(fit.ci_high), p_value=tuple(fit.p_value),
+        vcov=tuple(tuple(r) for r in np.asarray(fit.vcov)), qm=fit.qm, qm_df=fit.qm_df,
+        qm_df_residual=fit.qm_df_residual, qm_pvalue=fit.qm_pvalue, tau2=fit.tau2, r2=fit.r2,
+        i2=fit.i2, qe=fit.qe, qe_df=fit.qe_df, qe_pvalue=fit.qe_pvalue, k=fit.k,
+        method=fit.method, ci_method=fit.ci_method, level=fit.level,
+        row_ids=tuple(r for u in chosen for r in u.row_ids), categorical=not numeric,
+    )
+
+
+def sensitivity_of(
+    units: Sequence[Unit], spec: Mapping[str, Any], log_scale: bool
+) -> tuple[Sensitivity, ...]:
+    """Each configured sensitivity analysis: a subset of the trials and/or another model."""
+    out = []
+    for item in spec.get("sensitivity") or []:
+        chosen = [u for u in units if all(matches(c.record, item.get("where") or {})
+                                          for c in u.rows)]
+        if item.get("input") == "counts":
+            chosen = [u for u in chosen if u.input in ("2x2", "means")]
+        elif item.get("input") == "estimates":
+            chosen = [u for u in chosen if u.input == "generic"]
+        overrides = {k: item[k] for k in ("model", "method", "fixed_method", "ci_method")
+                     if k in item}
+        if not chosen:
+            out.append(Sensitivity(item["title"], None, "not estimable: no trial meets it"))
+            continue
+        try:
+            out.append(Sensitivity(item["title"], pooled(chosen, spec, log_scale, **overrides)))
+        except AnalysisInputError as error:
+            out.append(Sensitivity(item["title"], None, f"not estimable: {error}"))
+    return tuple(out)
+
+
+def small_study(
+    units: Sequence[Unit], spec: Mapping[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
+    """Egger's test and trim-and-fill, computed only from ``min_k_egger`` trials (with fewer
+    the test has too little power to tell asymmetry from chance; Sterne et al. 2011, BMJ
+    343:d4002)."""
+    k = len(units)
+    if k < spec["min_k_egger"]:
+        return None, None, f"not assessed: {k} trials (Egger's test needs {spec['min_k_egger']})"
+    yi, vi = [u.yi for u in units], [u.vi for u in units]
+    method = spec["method"] if spec["model"] == "random" else "EE"
+    try:
+        egger = {**jsonable(egger_test(yi, vi)), "k": k}
+        fill = jsonable(trim_and_fill(yi, vi, method=method))
+    except AnalysisInputError as error:
+        return None, None, f"not estimable: {error}"
+    return egger, fill, None
+
+
+def _control_risk(
+    units: Sequence[Unit], spec: Mapping[str, Any]
+) -> tuple[float, str] | None:
+    given = spec.get("control_risk") or {"from": "median"}
+    if "value" in given:
+        return float(given["value"]), str(given["source"])
+    risks = [
+        float(u.counts["events_control"]) / float(u.counts["n_control"])
+        for u in units
+        if u.input == "2x2" and u.counts.get("n_control")
+    ]
+    if not risks:
+        return None
+    value = float(np.median(risks) if given["from"] == "median" else np.mean(risks))
+    return value, f"{given['from']} control-group risk of {len(risks)} included trials with counts"
+
+
+def absolute_of(
+    units: Sequence[Unit], overall: Any, spec: Mapping[str, Any], measures: Sequence[str]
+) -> Absolute | None:
+    """Risks per 1000 and the risk difference per 1000 at the assumed control risk."""
+    if spec["measure"] not in ("RR", "OR", "HR") or overall is None:
+        return None
+    found = _control_risk(units, spec)
+    if found is None:
+        return None
+    risk, source = found
+    measure = "HR" if set(measures) == {"HR"} else spec["measure"]
+    nnt = nnt_from_ratio(
+        math.exp(overall.estimate), math.exp(overall.ci_low), math.exp(overall.ci_high), risk,
+        measure=measure, events_are="harmful" if spec["higher_is"] == "worse" else "beneficial",
+    )
+    low, high = sorted((nnt.rd_ci_low, nnt.rd_ci_high))
+    return Absolute(
+        control_risk=risk, control_risk_source=source,
+        per_1000_control=per_1000(risk), per_1000_treat=per_1000(risk + nnt.risk_difference),
+        per_1000_treat_ci=(per_1000(risk + low), per_1000(risk + high)),
+        difference_per_1000=per_1000(nnt.risk_difference),
+        difference_per_1000_ci=(per_1000(low), per_1000(high)),
+        nnt=jsonable(nnt),
+    )
+
+
+def follow_up_of(units: Sequence[Unit], review: Mapping[str, Any]) -> FollowUp | None:
+    """Range and median of the trials' follow-up (the review's ``follow_up`` column)."""
+    column = review.get("follow_up")
+    if not column:
+        return None
+    by_trial = {u.trial: unit_value(u, column) for u in units}
+    values = [float(v) for v in by_trial.values() if isinstance(v, int | float)]
+    if not values:
+        return None
+    return FollowUp(min(values), max(values), float(np.median(values)), len(values),
+                    str(review.get("follow_up_unit") or ""))
+
+
+def single_trial_nnt(units: Sequence[Unit], spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """NNT/NNH of one named trial from its own 2×2 table (Altman 1998): one trial's figure,
+    labelled as such, never the pooled one."""
+    trial = spec.get("nnt_trial")
+    match = [u for u in units if trial in (u.trial, u.record.get("study_id"))
+             and u.input == "2x2"]
+    if not trial or not match:
+        return None
+    unit = match[0]
+    a, n1, c, n2 = (float(unit.counts[k]) for k in
+                    ("events_treat", "n_treat", "events_control", "n_control"))
+    result = nnt_from_counts(a, n1, c, n2, level=spec["level"],
+                             events_are="harmful" if spec["higher_is"] == "worse"
+                             else "beneficial")
+    follow = spec["review"].get("follow_up")
+    return {**jsonable(result), "row_id": unit.row_ids[0], "study_id": trial,
+            "follow_up_years": jsonable(unit.record.get(follow)) if follow else None}
