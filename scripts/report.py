@@ -7,40 +7,33 @@ report. The version shown in the report is a hash of the inputs, so reruns are b
 import argparse
 
 from evsynth.cli import run
-from evsynth.io.safe_io import write_text_atomic
 from evsynth.report import build_report, load_inputs
 from evsynth.report.changes import baseline_dir, keep_as_previous
+from evsynth.io.safe_io import write_text_atomic
+from evsynth.validate.config import load_config
 
-if "snakemake" in globals():  # script: directive
-    sm = globals()["snakemake"]
-    args = argparse.Namespace(
-        results=sm.params.get("results", "results"),
-        narrative=sm.input.narrative,
-        settings=sm.input.settings,
-        output=sm.output[0],
-        log=sm.log[0] if sm.log else None,
-    )
-else:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--results", default="results", help="folder with analyses/, figures/, previous/"
-    )
-    parser.add_argument("--narrative", default="config/narrative.yaml")
-    parser.add_argument("--settings", default="config/report.yaml")
-    parser.add_argument("--output", default="results/report.html")
-    parser.add_argument("--log")
-    args = parser.parse_args()
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--config", default="config/config.yaml", help="the review's config")
+parser.add_argument("--results", default="results", help="folder with analyses/ and figures/")
+parser.add_argument("--output", default="results/report.html")
+parser.add_argument("--log")
+args = parser.parse_args()
 
 
 def main() -> None:
-    baseline = baseline_dir(args.results)
-    inputs = load_inputs(args.results, args.narrative, args.settings, baseline)
+    config = load_config(args.config, project_dir=".")
+    paths = config["paths"]
+    inputs = load_inputs(
+        args.results, config, paths["narrative"], paths["report_settings"],
+        baseline_dir(args.results),
+    )
     html = build_report(
         inputs["results"],
         inputs["figures"],
         inputs["previous"],
         inputs["narrative"],
         inputs["settings"],
+        inputs["config"],
         version=inputs["version"],
     )
     write_text_atomic(args.output, html)

@@ -110,6 +110,6 @@ def test_inputs_are_checked() -> None:
     with pytest.raises(AnalysisInputError, match="ci_low <= ratio"):
         nnt_from_ratio(0.8, 0.9, 1.05, 0.1)
     with pytest.raises(AnalysisInputError, match="measure"):
-        nnt_from_ratio(0.8, 0.6, 1.05, 0.1, measure="HR")
+        nnt_from_ratio(0.8, 0.6, 1.05, 0.1, measure="IRR")
     with pytest.raises(AnalysisInputError, match="events_are"):
         nnt_from_counts(10, 100, 12, 100, events_are="bad")

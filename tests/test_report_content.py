@@ -3,7 +3,7 @@
 """Content of the HTML evidence summary, built from a small hand-made results dict.
 
 The numbers in the fixture are made up; each test checks that what the report shows is the
-fixture's value formatted by evsynth.report.format, never a number typed into the template.
+fixture's value formatted by evsynth.format, never a number typed into the template.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from evsynth.report import build_report
-from evsynth.report import format as fmt
+from evsynth import format as fmt
 from evsynth.report.build import UnsafeFigureError, inline_svg
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ import yaml
 from test_report_content import make_results, pooled
 
 from evsynth.report import conclusions as rules
-from evsynth.report import format as fmt
+from evsynth import format as fmt
 from evsynth.report import grade
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -310,6 +310,8 @@ class AnalysisResult:
     dose_response: Mapping[str, Any] | None = None
     min_k_egger: int = 10
     flags: tuple[str, ...] = ()
+    subgroup_order: tuple[str, ...] = ()
+    moderator_order: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

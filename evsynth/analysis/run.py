@@ -153,13 +153,13 @@ def _sequential(units: list[Unit], labels: list[str], spec: Mapping[str, Any]) -
 
 def _base(spec: Mapping[str, Any], measures: Iterable[str]) -> dict[str, Any]:
     measure = spec["measure"]
-    found = tuple(sorted(set(measures))) or (measure,)
+    found = tuple(sorted(set(measures), key=lambda m: (m != measure, m))) or (measure,)
     dr = spec.get("dose_response")
     names = list(dict.fromkeys([*spec["subgroups"], *spec["moderators"],
                                 *([dr["variable"]] if dr else []), *spec["variables"]]))
     return {
         "id": spec["id"], "title": spec["title"], "dataset": spec["dataset"],
-        "measure": measure, "measure_label": measure_label(found), "measures": found,
+        "measure": measure, "measure_label": measure_label(found, measure), "measures": found,
         "scale": "log" if measure in RATIOS else "identity", "model": spec["model"],
         "method": spec["method"], "fixed_method": spec["fixed_method"],
         "ci_method": spec["ci_method"], "pi_method": spec["pi_method"], "level": spec["level"],
@@ -169,6 +169,8 @@ def _base(spec: Mapping[str, Any], measures: Iterable[str]) -> dict[str, Any]:
         "arm_labels": arm_labels(spec["review"]),
         "variables": {c: variable(c, spec["variables"]) for c in names},
         "min_k_egger": spec["min_k_egger"],
+        "subgroup_order": tuple(spec["subgroups"]),
+        "moderator_order": tuple(spec["moderators"]),
     }
 
 

@@ -25,10 +25,12 @@ def upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def measure_label(measures: Iterable[str]) -> str:
+def measure_label(measures: Iterable[str], first: str | None = None) -> str:
     """The column heading of an analysis whose rows carry ``measures``: one measure's name
-    ("Risk Ratio"), or what a mix is ("Ratio (RR or HR)"; "Difference (MD or RD)")."""
-    found = sorted(set(m for text in measures for m in text.split("/")))
+    ("Risk Ratio"), or what a mix is ("Ratio (RR or HR)"; "Difference (MD or RD)"), the
+    analysis's own measure ``first`` named first."""
+    found = sorted(set(m for text in measures for m in text.split("/")),
+                   key=lambda m: (m != first, m))
     if len(found) == 1:
         return MEASURE_NAMES.get(found[0], found[0])
     kind = "Ratio" if set(found) <= RATIOS else "Difference"

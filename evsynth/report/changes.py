@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evsynth.io.safe_io import write_bytes_atomic
-from evsynth.report import format as fmt
+from evsynth import format as fmt
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from evsynth.report import format as fmt
+from evsynth import format as fmt
 
 SYMBOLS = {4: "⊕⊕⊕⊕", 3: "⊕⊕⊕⊝", 2: "⊕⊕⊝⊝", 1: "⊕⊝⊝⊝"}
 START = {"high": 4, "moderate": 3, "low": 2, "very low": 1}
@@ -103,8 +103,10 @@ def inconsistency(analysis: dict[str, Any], rules: dict[str, Any]) -> Domain:
         return Domain("Inconsistency", 0, "not assessable: a single trial")
     i2 = pooled["i2"]
     null = null_value(analysis)
-    pi_low, pi_high = _display(analysis, pooled, "pi_low"), _display(analysis, pooled, "pi_high")
-    pi_crosses = pi_low <= null <= pi_high
+    has_pi = pooled.get("pi_low") is not None
+    pi_low = _display(analysis, pooled, "pi_low") if has_pi else float("nan")
+    pi_high = _display(analysis, pooled, "pi_high") if has_pi else float("nan")
+    pi_crosses = has_pi and pi_low <= null <= pi_high
     reasons = []
     if i2 > rules["i2_serious"]:
         reasons.append(f"I² = {fmt.percent(i2)} (above {rules['i2_serious']}%)")

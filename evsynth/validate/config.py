@@ -428,6 +428,27 @@ def figure_settings(config: Mapping[str, Any]) -> dict[str, dict[str, list[str]]
     return {name: dict(spec["figures"]) for name, spec in config["analyses"].items()}
 
 
+def read_yaml(path: Path | str, what: str) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """Read a YAML file safely: its data and the line of every key path. Errors name the
+    file and line (``what`` says what the file is, e.g. "the config")."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataValidationError([f"{path}:1: cannot read {what}: {exc}"]) from None
+    try:
+        node = yaml.compose(text, Loader=SAFE_LOADER)
+        data = yaml.load(text, Loader=SAFE_LOADER)  # yaml.safe_load's loader, in C
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DataValidationError([f"{path}:{line}: invalid YAML: {problem}"]) from None
+    if not isinstance(data, dict):
+        raise DataValidationError([f"{path}:1: {what} must be a mapping of settings"])
+    return data, (_key_lines(node) if node is not None else {})
+
+
 def load_config(path: Path | str, project_dir: Path | str | None = None) -> dict[str, Any]:
     """Read a YAML config safely and validate it (see :func:`validate_config`).
 
@@ -436,19 +457,5 @@ def load_config(path: Path | str, project_dir: Path | str | None = None) -> dict
     """
     path = Path(path)
     review_dir = Path(project_dir) if project_dir is not None else path.resolve().parent.parent
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataValidationError([f"{path}:1: cannot read the config: {exc}"]) from None
-    try:
-        node = yaml.compose(text, Loader=SAFE_LOADER)
-        config = yaml.load(text, Loader=SAFE_LOADER)  # yaml.safe_load's loader, in C
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DataValidationError([f"{path}:{line}: invalid YAML: {problem}"]) from None
-    if not isinstance(config, dict):
-        raise DataValidationError([f"{path}:1: the config must be a mapping of settings"])
-    lines = _key_lines(node) if node is not None else {}
+    config, lines = read_yaml(path, "the config")
     return validate_config(config, source=str(path), project_dir=review_dir, lines=lines)

@@ -43,6 +43,12 @@ ENGINE = library_sources("engine")
 PLOTS = library_sources("plots")
 REPORTING = library_sources("report")
 REFERENCES = table_references(TABLES, SCHEMAS)
+#: The report's YAML files the review has (both optional: the report has defaults).
+REPORT_YAML = [
+    PATHS[key]
+    for key in ("narrative", "report_settings")
+    if os.path.exists(PATHS[key])
+]
 
 
 def parent(path):

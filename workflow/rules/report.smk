@@ -11,8 +11,8 @@ rule report:
             f"{RESULTS}/analyses/{{dataset}}_summary.csv", dataset=DATASETS
         ),
         figures=expand(f"{RESULTS}/figures/{{dataset}}.figures.json", dataset=DATASETS),
-        narrative=CONFIG["paths"]["narrative"],
-        settings=CONFIG["paths"]["report_settings"],
+        config=CONFIG_FILE,
+        yaml=REPORT_YAML,
         library=REPORTING,
     output:
         update(
@@ -31,6 +31,5 @@ rule report:
         scripts=SCRIPTS,
         results=lambda wildcards, input: parent(parent(input.analyses[0])),
     shell:
-        "{params.python} {params.scripts}/report.py --results {params.results} "
-        "--narrative {input.narrative} --settings {input.settings} "
-        "--output {output} --log {log}"
+        "{params.python} {params.scripts}/report.py --config {input.config} "
+        "--results {params.results} --output {output} --log {log}"

@@ -89,7 +89,21 @@ def years(x: float | None) -> str:
     return MISSING if x is None or math.isnan(x) else f"{x:.1f}"
 
 
+
+
+def level(x: float) -> str:
+    """A confidence level as a percentage: 0.95 -> "95%"."""
+    return f"{100 * x:g}%"
+
+
+def number(x: float) -> str:
+    """A plain number without needless decimals: 1000 -> "1,000", 0.5 -> "0.5"."""
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,g}"
+
+
 FILTERS = {
+    "level": level,
+    "number": number,
     "ratio": ratio,
     "interval": interval,
     "p_value": p_value,

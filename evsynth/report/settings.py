@@ -1,0 +1,228 @@
+"""The report's settings (``config/report.yaml``) and narrative (``config/narrative.yaml``) of
+a review: read safely, checked against their schemas (``evsynth/schemas/``) and against the
+review's config, every problem as ``file:line: key: problem``; defaults filled in.
+
+Both files are optional: without them the report uses GRADE's plain-language wording, one
+section per analysis, the GRADE statement of each analysis as its bottom line, and no
+narrative.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from evsynth.errors import DataValidationError
+from evsynth.validate.config import _Problems, read_yaml, schema_problems
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+
+#: GRADE plain-language statements by direction and certainty (Santesso et al. 2020, J Clin
+#: Epidemiol 119:126). ``{intervention}`` and ``{outcome}`` are filled in.
+WORDING: dict[str, Any] = {
+    "benefit": {
+        "high": "{intervention} reduces {outcome}",
+        "moderate": "{intervention} probably reduces {outcome}",
+        "low": "{intervention} may reduce {outcome}",
+        "very low": "the evidence is very uncertain about the effect of {intervention} on "
+        "{outcome}",
+    },
+    "harm": {
+        "high": "{intervention} increases {outcome}",
+        "moderate": "{intervention} probably increases {outcome}",
+        "low": "{intervention} may increase {outcome}",
+        "very low": "the evidence is very uncertain about the effect of {intervention} on "
+        "{outcome}",
+    },
+    "no_difference": {
+        "high": "{intervention} makes little or no difference to {outcome}",
+        "moderate": "{intervention} probably makes little or no difference to {outcome}",
+        "low": "{intervention} may make little or no difference to {outcome}",
+        "very low": "the evidence is very uncertain about the effect of {intervention} on "
+        "{outcome}",
+    },
+    "no_difference_short": "no evidence of a difference",
+    "no_clear_benefit": "no clear benefit",
+    "not_available": "numbers not available in the extracted sources",
+}
+
+#: GRADE settings when the review gives none (evsynth.report.grade reads them).
+GRADE: dict[str, Any] = {
+    "start": "high",
+    "risk_of_bias": {"high_risk_blinding": ["open"], "serious_share": 0.5},
+    "inconsistency": {"i2_serious": 50, "pi_crosses_when_ci_does_not": True},
+    "imprecision": {"appreciable_benefit": 0.75, "appreciable_harm": 1.25,
+                    "optimal_information_size": 300},
+    "publication_bias": {"min_k": 10, "egger_p": 0.10},
+    "indirectness": {},
+    "labels": {4: "high", 3: "moderate", 2: "low", 1: "very low"},
+}
+
+#: The words a rule's sentence may use (``{name}``; everything else is refused).
+PLACEHOLDERS = frozenset(
+    {"intervention", "control", "outcome", "Outcome", "estimate", "trials", "certainty",
+     "statement", "group", "list", "outcomes", "markers", "changed", "unchanged", "numbers",
+     "marker"}
+)
+
+
+def placeholders(template: str) -> set[str]:
+    """The ``{names}`` of a sentence template."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def _check_templates(data: Mapping[str, Any], problems: _Problems) -> None:
+    """Every sentence template uses known words only (``{list}``, ``{outcome}``, …)."""
+
+    def walk(value: Any, path: tuple[str, ...]) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, (*path, str(key)))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*path, str(index)))
+        elif isinstance(value, str) and path and path[-1] in ("say", "otherwise", "changed"):
+            try:
+                unknown = placeholders(value) - PLACEHOLDERS
+            except ValueError as error:
+                problems.add(path, f"not a valid sentence template ({error}); write {{name}}")
+                return
+            if unknown:
+                problems.add(path, f"unknown word(s) {sorted(unknown)}; use any of "
+                                   f"{', '.join(sorted(PLACEHOLDERS))}")
+
+    walk(data, ())
+
+
+def _check_references(
+    data: Mapping[str, Any], config: Mapping[str, Any], narrative: Mapping[str, Any],
+    problems: _Problems,
+) -> None:
+    analyses, markers = set(config["analyses"]), set(config.get("markers") or {})
+    blocks = set((narrative.get("blocks") or {}))
+
+    def need(path: tuple[str, ...], name: str, known: set[str], what: str) -> None:
+        if name not in known:
+            problems.add(path, f"{name!r} is not one of the review's {what} "
+                               f"({', '.join(sorted(known)) or 'none'})")
+
+    for i, section in enumerate(data.get("sections") or []):
+        for j, name in enumerate(section.get("analyses") or []):
+            need(("sections", str(i), "analyses", str(j)), name, analyses, "analyses")
+        if "markers" in section:
+            need(("sections", str(i), "markers"), section["markers"], markers, "marker sets")
+        for j, name in enumerate(section.get("narrative") or []):
+            need(("sections", str(i), "narrative", str(j)), name, blocks, "narrative blocks")
+    for key in ("bottom_line", "recommendation"):
+        for i, rule in enumerate(data.get(key) or []):
+            for j, name in enumerate(rule.get("analyses") or []):
+                need((key, str(i), "analyses", str(j)), name, analyses, "analyses")
+            if "markers" in rule:
+                need((key, str(i), "markers"), rule["markers"], markers, "marker sets")
+            if not rule.get("analyses") and "markers" not in rule:
+                problems.add((key, str(i)), "a rule names its analyses or its markers")
+    for j, name in enumerate(data.get("sof") or []):
+        need(("sof", str(j)), name, analyses, "analyses")
+    for i, claim in enumerate(data.get("claims") or []):
+        if "analysis" in claim:
+            need(("claims", str(i), "analysis"), claim["analysis"], analyses, "analyses")
+        if "markers" in claim:
+            need(("claims", str(i), "markers"), claim["markers"], markers, "marker sets")
+    for name in data.get("markers") or {}:
+        need(("markers", name), name, markers, "marker sets")
+
+
+_SAFE_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
+
+
+def safe_url(url: str | None) -> bool:
+    """Whether ``url`` is an http(s) address (the only kind a report links to)."""
+    return bool(url) and _SAFE_URL.match(str(url).strip()) is not None
+
+
+def _check_narrative(narrative: Mapping[str, Any], problems: _Problems) -> None:
+    ids = [r["id"] for r in narrative.get("references") or []]
+    known = set(ids)
+    for i, ref in enumerate(narrative.get("references") or []):
+        if ids.count(ref["id"]) > 1:
+            problems.add(("references", str(i), "id"), f"reference id {ref['id']!r} is used twice")
+        if ref.get("url") and not safe_url(ref["url"]):
+            problems.add(("references", str(i), "url"),
+                         f"{ref['url']!r} is not an http(s) address; only those are linked")
+    for name, block in (narrative.get("blocks") or {}).items():
+        for j, item in enumerate(block["items"]):
+            for c, cite in enumerate(item.get("cite") or []):
+                if cite not in known:
+                    problems.add(("blocks", name, "items", str(j), "cite", str(c)),
+                                 f"cites {cite!r}, which is not a reference id; add it to "
+                                 "references or fix the id")
+
+
+def _load(path: Path, what: str, schema: str) -> tuple[dict[str, Any], _Problems]:
+    data, lines = read_yaml(path, what)
+    problems = _Problems(lines)
+    schema_problems(data, problems, SCHEMAS / schema)
+    return data, problems
+
+
+def _raise(path: Path, problems: _Problems) -> None:
+    if problems.found:
+        raise DataValidationError([f"{path}:{line}: {msg}" for line, msg in
+                                   sorted(problems.found)])
+
+
+def load_narrative(path: str | Path | None) -> dict[str, Any]:
+    """The narrative (empty when the review has none); validated."""
+    if path is None or not Path(path).exists():
+        return {"blocks": {}, "references": []}
+    data, problems = _load(Path(path), "the narrative", "narrative.schema.yaml")
+    if not problems.found:
+        _check_narrative(data, problems)
+    _raise(Path(path), problems)
+    return {"blocks": data.get("blocks") or {}, "references": data.get("references") or []}
+
+
+def load_settings(
+    path: str | Path | None, config: Mapping[str, Any], narrative: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The report settings with defaults filled in, checked against the review's config."""
+    data: dict[str, Any] = {}
+    if path is not None and Path(path).exists():
+        data, problems = _load(Path(path), "the report settings", "report.schema.yaml")
+        if not problems.found:
+            _check_templates(data, problems)
+            _check_references(data, config, narrative, problems)
+        _raise(Path(path), problems)
+    return with_defaults(data, config)
+
+
+def with_defaults(data: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """Report settings with every default: wording, thresholds, one section per analysis,
+    each analysis's GRADE statement as the bottom line, every analysis in the SoF."""
+    analyses = sorted(config["analyses"])
+    wording = {**WORDING, **(data.get("wording") or {})}
+    for key in ("benefit", "harm", "no_difference"):
+        wording[key] = {**WORDING[key], **((data.get("wording") or {}).get(key) or {})}
+    sections = data.get("sections")
+    if sections is None:
+        sections = [{"id": "results", "heading": "Results", "analyses": analyses}]
+        if config.get("markers"):
+            sections += [{"id": f"markers-{m}", "heading": spec["title"], "markers": m}
+                         for m, spec in sorted(config["markers"].items())]
+    return {
+        "alpha": data.get("alpha", 0.05),
+        "subgroup_alpha": data.get("subgroup_alpha", 0.10),
+        "grade": {**GRADE, **(data.get("grade") or {})},
+        "wording": wording,
+        "sections": sections,
+        "sof": data.get("sof") or analyses,
+        "bottom_line": data.get("bottom_line")
+        or [{"analyses": analyses, "statement": True, "quantifier": "each"}],
+        "recommendation": data.get("recommendation") or [],
+        "markers": dict(data.get("markers") or {}),
+        "trial_columns": data.get("trial_columns") or [],
+        "claims": data.get("claims") or [],
+    }
