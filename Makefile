@@ -1,11 +1,14 @@
 # The two commands: `make report` and `make test`. Both create .venv when it is missing.
+# Another review: `make report REVIEW=path/to/review` (a folder made by `evsynth new`).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
+REVIEW ?= .
+SNAKEMAKE = $(BIN)/snakemake -s $(CURDIR)/Snakefile --directory $(REVIEW) --cores $(CORES)
 
-.PHONY: report test lint bench clean-results
+.PHONY: report check test lint bench clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +17,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 report: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --quiet rules
+	$(SNAKEMAKE) --quiet rules
+
+# Validate a review's inputs and provenance, run it, and check it again.
+check: $(STAMP)
+	$(BIN)/evsynth check $(REVIEW)
+	$(SNAKEMAKE) --quiet rules
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -30,4 +38,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean-results:
-	rm -rf results/analyses results/figures results/logs
+	rm -rf $(REVIEW)/results/analyses $(REVIEW)/results/figures $(REVIEW)/results/logs

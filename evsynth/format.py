@@ -89,8 +89,6 @@ def years(x: float | None) -> str:
     return MISSING if x is None or math.isnan(x) else f"{x:.1f}"
 
 
-
-
 def level(x: float) -> str:
     """A confidence level as a percentage: 0.95 -> "95%"."""
     return f"{100 * x:g}%"

@@ -61,8 +61,12 @@ def _common_tau2_test(
     frame = pd.DataFrame({"group": list(labels)})
     dummies = pd.get_dummies(frame["group"], drop_first=True, dtype=float)
     fit = meta_regression(
-        [u.yi for u in units], [u.vi for u in units], dummies,
-        spec["method"] if spec["model"] == "random" else "EE", spec["ci_method"], spec["level"],
+        [u.yi for u in units],
+        [u.vi for u in units],
+        dummies,
+        spec["method"] if spec["model"] == "random" else "EE",
+        spec["ci_method"],
+        spec["level"],
     )
     q, df = fit.qm, fit.qm_df
     return q, df, fit.qm_pvalue, 100 * max(0.0, (q - df) / q) if q > 0 else 0.0
@@ -82,34 +86,49 @@ def subgroup_analysis_of(
         SubgroupGroup(name, pooled([u for u, g in present if g == name], spec, log_scale))
         for name in names
     )
-    base = {"variable": column, "title": info["title"], "groups": groups,
-            "tau2": spec["subgroup_tau2"], "missing": missing}
+    base = {
+        "variable": column,
+        "title": info["title"],
+        "groups": groups,
+        "tau2": spec["subgroup_tau2"],
+        "missing": missing,
+    }
     if len(groups) < 2:
-        return SubgroupAnalysis(**base, q_between=None, df=None, p_value=None, i2_between=None,
-                                note="not estimable: fewer than two subgroups with trials")
+        return SubgroupAnalysis(
+            **base,
+            q_between=None,
+            df=None,
+            p_value=None,
+            i2_between=None,
+            note="not estimable: fewer than two subgroups with trials",
+        )
     try:
         if spec["subgroup_tau2"] == "common" and spec["model"] == "random":
             test = _common_tau2_test([u for u, _ in present], [g for _, g in present], spec)
         else:
             test = _between(groups)
     except AnalysisInputError as error:
-        return SubgroupAnalysis(**base, q_between=None, df=None, p_value=None, i2_between=None,
-                                note=f"not estimable: {error}")
+        return SubgroupAnalysis(
+            **base,
+            q_between=None,
+            df=None,
+            p_value=None,
+            i2_between=None,
+            note=f"not estimable: {error}",
+        )
     q, df, p, i2 = test
     return SubgroupAnalysis(**base, q_between=q, df=df, p_value=p, i2_between=i2)
 
 
-def regression_of(
-    units: Sequence[Unit], column: str, spec: Mapping[str, Any]
-) -> MetaRegression:
+def regression_of(units: Sequence[Unit], column: str, spec: Mapping[str, Any]) -> MetaRegression:
     """Meta-regression on one moderator: numeric, or categorical (indicators; omnibus QM)."""
     info = variable(column, spec["variables"])
-    base = {"variable": column, "title": info["title"], "unit": info["unit"],
-            "per": info["per"]}
+    base = {"variable": column, "title": info["title"], "unit": info["unit"], "per": info["per"]}
     values = [unit_value(u, column) for u in units]
     keep = [i for i, v in enumerate(values) if v is not None]
-    numeric = all(isinstance(values[i], int | float) and not isinstance(values[i], bool)
-                  for i in keep)
+    numeric = all(
+        isinstance(values[i], int | float) and not isinstance(values[i], bool) for i in keep
+    )
     x: Any
     if numeric:
         x = np.array([float(values[i]) for i in keep])
@@ -119,28 +138,55 @@ def regression_of(
         x = pd.get_dummies(pd.Series(labels), drop_first=True, dtype=float)
         distinct = len(set(labels))
     if len(keep) < 3 or distinct < 2:
-        return MetaRegression(**base, k=len(keep), categorical=not numeric, note=(
-            f"not estimable: {len(keep)} trials with a value and {distinct} distinct values "
-            "(needs at least 3 trials and 2 values)"))
+        return MetaRegression(
+            **base,
+            k=len(keep),
+            categorical=not numeric,
+            note=(
+                f"not estimable: {len(keep)} trials with a value and {distinct} distinct values "
+                "(needs at least 3 trials and 2 values)"
+            ),
+        )
     chosen = [units[i] for i in keep]
     try:
         fit = meta_regression(
-            [u.yi for u in chosen], [u.vi for u in chosen], x,
+            [u.yi for u in chosen],
+            [u.vi for u in chosen],
+            x,
             spec["method"] if spec["model"] == "random" else "EE",
-            spec["ci_method"], spec["level"],
+            spec["ci_method"],
+            spec["level"],
             names=["intercept", column] if numeric else None,
         )
     except AnalysisInputError as error:
-        return MetaRegression(**base, k=len(keep), categorical=not numeric,
-                              note=f"not estimable: {error}")
+        return MetaRegression(
+            **base, k=len(keep), categorical=not numeric, note=f"not estimable: {error}"
+        )
     return MetaRegression(
-        **base, names=tuple(fit.names), coef=tuple(fit.coef), se=tuple(fit.se),
-        ci_low=tuple(fit.ci_low), ci_high=tuple(fit.ci_high), p_value=tuple(fit.p_value),
-        vcov=tuple(tuple(r) for r in np.asarray(fit.vcov)), qm=fit.qm, qm_df=fit.qm_df,
-        qm_df_residual=fit.qm_df_residual, qm_pvalue=fit.qm_pvalue, tau2=fit.tau2, r2=fit.r2,
-        i2=fit.i2, qe=fit.qe, qe_df=fit.qe_df, qe_pvalue=fit.qe_pvalue, k=fit.k,
-        method=fit.method, ci_method=fit.ci_method, level=fit.level,
-        row_ids=tuple(r for u in chosen for r in u.row_ids), categorical=not numeric,
+        **base,
+        names=tuple(fit.names),
+        coef=tuple(fit.coef),
+        se=tuple(fit.se),
+        ci_low=tuple(fit.ci_low),
+        ci_high=tuple(fit.ci_high),
+        p_value=tuple(fit.p_value),
+        vcov=tuple(tuple(r) for r in np.asarray(fit.vcov)),
+        qm=fit.qm,
+        qm_df=fit.qm_df,
+        qm_df_residual=fit.qm_df_residual,
+        qm_pvalue=fit.qm_pvalue,
+        tau2=fit.tau2,
+        r2=fit.r2,
+        i2=fit.i2,
+        qe=fit.qe,
+        qe_df=fit.qe_df,
+        qe_pvalue=fit.qe_pvalue,
+        k=fit.k,
+        method=fit.method,
+        ci_method=fit.ci_method,
+        level=fit.level,
+        row_ids=tuple(r for u in chosen for r in u.row_ids),
+        categorical=not numeric,
     )
 
 
@@ -150,14 +196,16 @@ def sensitivity_of(
     """Each configured sensitivity analysis: a subset of the trials and/or another model."""
     out = []
     for item in spec.get("sensitivity") or []:
-        chosen = [u for u in units if all(matches(c.record, item.get("where") or {})
-                                          for c in u.rows)]
+        chosen = [
+            u for u in units if all(matches(c.record, item.get("where") or {}) for c in u.rows)
+        ]
         if item.get("input") == "counts":
             chosen = [u for u in chosen if u.input in ("2x2", "means")]
         elif item.get("input") == "estimates":
             chosen = [u for u in chosen if u.input == "generic"]
-        overrides = {k: item[k] for k in ("model", "method", "fixed_method", "ci_method")
-                     if k in item}
+        overrides = {
+            k: item[k] for k in ("model", "method", "fixed_method", "ci_method") if k in item
+        }
         if not chosen:
             out.append(Sensitivity(item["title"], None, "not estimable: no trial meets it"))
             continue
@@ -187,9 +235,7 @@ def small_study(
     return egger, fill, None
 
 
-def _control_risk(
-    units: Sequence[Unit], spec: Mapping[str, Any]
-) -> tuple[float, str] | None:
+def _control_risk(units: Sequence[Unit], spec: Mapping[str, Any]) -> tuple[float, str] | None:
     given = spec.get("control_risk") or {"from": "median"}
     if "value" in given:
         return float(given["value"]), str(given["source"])
@@ -216,13 +262,19 @@ def absolute_of(
     risk, source = found
     measure = "HR" if set(measures) == {"HR"} else spec["measure"]
     nnt = nnt_from_ratio(
-        math.exp(overall.estimate), math.exp(overall.ci_low), math.exp(overall.ci_high), risk,
-        measure=measure, events_are="harmful" if spec["higher_is"] == "worse" else "beneficial",
+        math.exp(overall.estimate),
+        math.exp(overall.ci_low),
+        math.exp(overall.ci_high),
+        risk,
+        measure=measure,
+        events_are="harmful" if spec["higher_is"] == "worse" else "beneficial",
     )
     low, high = sorted((nnt.rd_ci_low, nnt.rd_ci_high))
     return Absolute(
-        control_risk=risk, control_risk_source=source,
-        per_1000_control=per_1000(risk), per_1000_treat=per_1000(risk + nnt.risk_difference),
+        control_risk=risk,
+        control_risk_source=source,
+        per_1000_control=per_1000(risk),
+        per_1000_treat=per_1000(risk + nnt.risk_difference),
         per_1000_treat_ci=(per_1000(risk + low), per_1000(risk + high)),
         difference_per_1000=per_1000(nnt.risk_difference),
         difference_per_1000_ci=(per_1000(low), per_1000(high)),
@@ -239,24 +291,38 @@ def follow_up_of(units: Sequence[Unit], review: Mapping[str, Any]) -> FollowUp |
     values = [float(v) for v in by_trial.values() if isinstance(v, int | float)]
     if not values:
         return None
-    return FollowUp(min(values), max(values), float(np.median(values)), len(values),
-                    str(review.get("follow_up_unit") or ""))
+    return FollowUp(
+        min(values),
+        max(values),
+        float(np.median(values)),
+        len(values),
+        str(review.get("follow_up_unit") or ""),
+    )
 
 
 def single_trial_nnt(units: Sequence[Unit], spec: Mapping[str, Any]) -> dict[str, Any] | None:
     """NNT/NNH of one named trial from its own 2×2 table (Altman 1998): one trial's figure,
     labelled as such, never the pooled one."""
     trial = spec.get("nnt_trial")
-    match = [u for u in units if trial in (u.trial, u.record.get("study_id"))
-             and u.input == "2x2"]
+    match = [u for u in units if trial in (u.trial, u.record.get("study_id")) and u.input == "2x2"]
     if not trial or not match:
         return None
     unit = match[0]
-    a, n1, c, n2 = (float(unit.counts[k]) for k in
-                    ("events_treat", "n_treat", "events_control", "n_control"))
-    result = nnt_from_counts(a, n1, c, n2, level=spec["level"],
-                             events_are="harmful" if spec["higher_is"] == "worse"
-                             else "beneficial")
+    a, n1, c, n2 = (
+        float(unit.counts[k]) for k in ("events_treat", "n_treat", "events_control", "n_control")
+    )
+    result = nnt_from_counts(
+        a,
+        n1,
+        c,
+        n2,
+        level=spec["level"],
+        events_are="harmful" if spec["higher_is"] == "worse" else "beneficial",
+    )
     follow = spec["review"].get("follow_up")
-    return {**jsonable(result), "row_id": unit.row_ids[0], "study_id": trial,
-            "follow_up_years": jsonable(unit.record.get(follow)) if follow else None}
+    return {
+        **jsonable(result),
+        "row_id": unit.row_ids[0],
+        "study_id": trial,
+        "follow_up_years": jsonable(unit.record.get(follow)) if follow else None,
+    }

@@ -26,7 +26,7 @@ from evsynth.meta.pooling import pool
 UNINFORMATIVE_RATIO = 100.0
 
 
-def totals(units: Sequence[Unit]) -> tuple[int, int, int | None, int, int]:
+def totals(units: Sequence[Unit]) -> tuple[int, int, int | None, int, int | None]:
     """Trials, comparisons (raw rows), participants, trials with participants, events —
     each trial once (a split control's arms carry the trial's totals on the first arm)."""
     trials = {u.trial for u in units}
@@ -58,8 +58,17 @@ def _fixed(units: Sequence[Unit], spec: Mapping[str, Any]) -> dict[str, Any]:
         result = peto(a, n1, c, n2, level=spec["level"])
     out = asdict(result)
     out.update(
-        df=None, tau2=0.0, tau=0.0, pi_low=None, pi_high=None, k=len(units), converged=True,
-        tau2_on_boundary=False, method=spec["fixed_method"], ci_method="z", level=spec["level"],
+        df=None,
+        tau2=0.0,
+        tau=0.0,
+        pi_low=None,
+        pi_high=None,
+        k=len(units),
+        converged=True,
+        tau2_on_boundary=False,
+        method=spec["fixed_method"],
+        ci_method="z",
+        level=spec["level"],
     )
     return out
 
@@ -74,8 +83,11 @@ def _prediction_note(
         values["pi_low"] = values["pi_high"] = None
         return f"no prediction interval with fewer than {spec.get('min_k_prediction', 3)} trials"
     low, high = values.get("pi_low"), values.get("pi_high")
-    if log_scale and low is not None and high is not None and high - low > math.log(
-        UNINFORMATIVE_RATIO
+    if (
+        log_scale
+        and low is not None
+        and high is not None
+        and high - low > math.log(UNINFORMATIVE_RATIO)
     ):
         return (
             "uninformative: the prediction interval spans more than two orders of "
@@ -113,9 +125,28 @@ def pooled(
     fields = {
         k: values[k]
         for k in (
-            "estimate", "se", "ci_low", "ci_high", "statistic", "p_value", "df", "tau2", "tau",
-            "i2", "h2", "q", "q_df", "q_pvalue", "pi_low", "pi_high", "k", "method",
-            "ci_method", "level", "converged", "tau2_on_boundary",
+            "estimate",
+            "se",
+            "ci_low",
+            "ci_high",
+            "statistic",
+            "p_value",
+            "df",
+            "tau2",
+            "tau",
+            "i2",
+            "h2",
+            "q",
+            "q_df",
+            "q_pvalue",
+            "pi_low",
+            "pi_high",
+            "k",
+            "method",
+            "ci_method",
+            "level",
+            "converged",
+            "tau2_on_boundary",
         )
     }
     if fields["df"] is not None and not math.isfinite(fields["df"]):

@@ -53,9 +53,16 @@ def _columns_shown(spec: Mapping[str, Any]) -> list[str]:
     dose and follow-up columns, year, provenance."""
     dr = spec.get("dose_response") or {}
     names = [
-        "year", "trial_name", *spec["variables"], *spec["subgroups"], *spec["moderators"],
-        *([dr["variable"]] if dr else []), spec["review"].get("follow_up"), *PROVENANCE,
-        "count_unit", "comparison",
+        "year",
+        "trial_name",
+        *spec["variables"],
+        *spec["subgroups"],
+        *spec["moderators"],
+        *([dr["variable"]] if dr else []),
+        spec["review"].get("follow_up"),
+        *PROVENANCE,
+        "count_unit",
+        "comparison",
     ]
     return [n for n in dict.fromkeys(names) if n]
 
@@ -63,8 +70,11 @@ def _columns_shown(spec: Mapping[str, Any]) -> list[str]:
 def _ordered(units: list[Unit]) -> list[Unit]:
     def key(u: Unit) -> tuple[float, str, str]:
         year = u.record.get("year")
-        return (float(year) if isinstance(year, int | float) else math.inf,
-                str(u.record.get("study_id")), u.row_ids[0])
+        return (
+            float(year) if isinstance(year, int | float) else math.inf,
+            str(u.record.get("study_id")),
+            u.row_ids[0],
+        )
 
     return sorted(units, key=key)
 
@@ -73,20 +83,35 @@ def _study(unit: Unit, spec: Mapping[str, Any], weight: float, z: float, log: bo
     half = z * math.sqrt(unit.vi)
     record = unit.record
     columns = {c: parts.unit_value(unit, c) for c in _columns_shown(spec)}
-    comparisons = [str(c.record.get("comparison")) for c in unit.rows
-                   if c.record.get("comparison")]
+    comparisons = [str(c.record.get("comparison")) for c in unit.rows if c.record.get("comparison")]
     published = {}
     if unit.input == "generic" and len(unit.rows) == 1:
-        published = {"measure": record.get("effect_measure"), "effect": record.get("effect"),
-                     "ci_low": record.get("ci_low"), "ci_high": record.get("ci_high")}
+        published = {
+            "measure": record.get("effect_measure"),
+            "effect": record.get("effect"),
+            "ci_low": record.get("ci_low"),
+            "ci_high": record.get("ci_high"),
+        }
     return Study(
-        row_id=unit.row_ids[0], row_ids=unit.row_ids, study_id=str(record["study_id"]),
-        trial=unit.trial, label=study_label(record, spec["review"]),
-        comparison="; ".join(comparisons) or None, input=unit.input, measure=unit.measure,
-        yi=unit.yi, vi=unit.vi, ci_low=unit.yi - half, ci_high=unit.yi + half,
-        weight_pct=weight, combined=unit.combined, flags=unit.flags,
+        row_id=unit.row_ids[0],
+        row_ids=unit.row_ids,
+        study_id=str(record["study_id"]),
+        trial=unit.trial,
+        label=study_label(record, spec["review"]),
+        comparison="; ".join(comparisons) or None,
+        input=unit.input,
+        measure=unit.measure,
+        yi=unit.yi,
+        vi=unit.vi,
+        ci_low=unit.yi - half,
+        ci_high=unit.yi + half,
+        weight_pct=weight,
+        combined=unit.combined,
+        flags=unit.flags,
         counts={k: v for k, v in unit.counts.items() if v is not None},
-        published=published, columns=columns, log_scale=log,
+        published=published,
+        columns=columns,
+        log_scale=log,
     )
 
 
@@ -110,9 +135,7 @@ def _weights(units: list[Unit], overall: Pooled) -> np.ndarray:
     return 100.0 * w / w.sum()
 
 
-def _heterogeneity_extras(
-    units: list[Unit], spec: Mapping[str, Any], log: bool
-) -> dict[str, Any]:
+def _heterogeneity_extras(units: list[Unit], spec: Mapping[str, Any], log: bool) -> dict[str, Any]:
     """tau² CI and, for a random-effects 2×2 analysis, the Mantel–Haenszel estimate beside it."""
     out: dict[str, Any] = {}
     yi, vi = [u.yi for u in units], [u.vi for u in units]
@@ -121,11 +144,14 @@ def _heterogeneity_extras(
         out["tau2_ci"] = {"low": jsonable(low), "high": jsonable(high)}
     if spec["measure"] in BINARY and all(u.input == "2x2" for u in units):
         tables = [t for u in units for t in u.tables()]
-        a, n1, c, n2 = (np.array([float(t[k]) for t in tables]) for k in
-                        ("events_treat", "n_treat", "events_control", "n_control"))
+        a, n1, c, n2 = (
+            np.array([float(t[k]) for t in tables])
+            for k in ("events_treat", "n_treat", "events_control", "n_control")
+        )
         try:
-            mh = jsonable(mantel_haenszel(a, n1, c, n2, measure=spec["measure"],
-                                          level=spec["level"]))
+            mh = jsonable(
+                mantel_haenszel(a, n1, c, n2, measure=spec["measure"], level=spec["level"])
+            )
         except AnalysisInputError:
             mh = None
         if mh is not None and log:
@@ -138,15 +164,18 @@ def _sequential(units: list[Unit], labels: list[str], spec: Mapping[str, Any]) -
     """Leave-one-out (k ≥ 3) and cumulative (k ≥ 2, by year) analyses with the model's
     settings (inverse variance for a fixed-effect model)."""
     random = spec["model"] == "random"
-    common = {"method": spec["method"] if random else "EE",
-              "ci_method": spec["ci_method"] if random else "z", "level": spec["level"]}
+    common = {
+        "method": spec["method"] if random else "EE",
+        "ci_method": spec["ci_method"] if random else "z",
+        "level": spec["level"],
+    }
     yi, vi = [u.yi for u in units], [u.vi for u in units]
     out: dict[str, Any] = {}
     if len(units) >= 3:
         out["leave_one_out"] = jsonable(leave_one_out(yi, vi, labels=labels, **common))
     if len(units) >= 2:
         years = [u.record.get("year") for u in units]
-        order = None if any(y is None for y in years) else [float(y) for y in years]
+        order = None if any(y is None for y in years) else [float(cast(Any, y)) for y in years]
         out["cumulative"] = jsonable(cumulative(yi, vi, order=order, labels=labels, **common))
     return out
 
@@ -155,14 +184,30 @@ def _base(spec: Mapping[str, Any], measures: Iterable[str]) -> dict[str, Any]:
     measure = spec["measure"]
     found = tuple(sorted(set(measures), key=lambda m: (m != measure, m))) or (measure,)
     dr = spec.get("dose_response")
-    names = list(dict.fromkeys([*spec["subgroups"], *spec["moderators"],
-                                *([dr["variable"]] if dr else []), *spec["variables"]]))
+    names = list(
+        dict.fromkeys(
+            [
+                *spec["subgroups"],
+                *spec["moderators"],
+                *([dr["variable"]] if dr else []),
+                *spec["variables"],
+            ]
+        )
+    )
     return {
-        "id": spec["id"], "title": spec["title"], "dataset": spec["dataset"],
-        "measure": measure, "measure_label": measure_label(found, measure), "measures": found,
-        "scale": "log" if measure in RATIOS else "identity", "model": spec["model"],
-        "method": spec["method"], "fixed_method": spec["fixed_method"],
-        "ci_method": spec["ci_method"], "pi_method": spec["pi_method"], "level": spec["level"],
+        "id": spec["id"],
+        "title": spec["title"],
+        "dataset": spec["dataset"],
+        "measure": measure,
+        "measure_label": measure_label(found, measure),
+        "measures": found,
+        "scale": "log" if measure in RATIOS else "identity",
+        "model": spec["model"],
+        "method": spec["method"],
+        "fixed_method": spec["fixed_method"],
+        "ci_method": spec["ci_method"],
+        "pi_method": spec["pi_method"],
+        "level": spec["level"],
         "higher_is": spec["higher_is"],
         "events_are": "harmful" if spec["higher_is"] == "worse" else "beneficial",
         "labels": favours(spec["review"], spec["higher_is"]),
@@ -192,22 +237,32 @@ def run_analysis(rows: pd.DataFrame, spec: Mapping[str, Any]) -> AnalysisResult:
     log = base["scale"] == "log"
     if not units:
         reasons = "; ".join(sorted({e.reason for e in left_out}))
-        return AnalysisResult(**base, studies=(), excluded=tuple(left_out), overall=None,
-                              not_estimable=f"no trial can be analysed ({reasons})")
+        return AnalysisResult(
+            **base,
+            studies=(),
+            excluded=tuple(left_out),
+            overall=None,
+            not_estimable=f"no trial can be analysed ({reasons})",
+        )
     units = _ordered(units)
     overall = pooled(units, spec, log)
     z = float(stats.norm.ppf(0.5 + spec["level"] / 2))
-    studies = _labels_distinct([
-        _study(u, spec, w, z, log) for u, w in zip(units, _weights(units, overall), strict=True)
-    ])
+    studies = _labels_distinct(
+        [_study(u, spec, w, z, log) for u, w in zip(units, _weights(units, overall), strict=True)]
+    )
     egger, fill, egger_note = parts.small_study(units, spec)
     flags = tuple(dict.fromkeys(f for u in units for f in u.flags))
     return AnalysisResult(
-        **base, studies=tuple(studies), excluded=tuple(left_out), overall=overall,
+        **base,
+        studies=tuple(studies),
+        excluded=tuple(left_out),
+        overall=overall,
         **_heterogeneity_extras(units, spec, log),
         subgroups={c: parts.subgroup_analysis_of(units, c, spec, log) for c in spec["subgroups"]},
         meta_regression={c: parts.regression_of(units, c, spec) for c in spec["moderators"]},
-        egger=egger, egger_note=egger_note, trim_and_fill=fill,
+        egger=egger,
+        egger_note=egger_note,
+        trim_and_fill=fill,
         **_sequential(units, [s.label for s in studies], spec),
         sensitivity=parts.sensitivity_of(units, spec, log),
         absolute=parts.absolute_of(units, overall, spec, base["measures"]),
@@ -230,14 +285,15 @@ def run_markers(rows: pd.DataFrame, spec: Mapping[str, Any]) -> MarkerSet:
         if not matches(record, spec.get("where") or {}):
             continue
         entry = jsonable(record)
-        treat, control = record.get("change_treat"), record.get("change_control")
+        treat: Any = record.get("change_treat")
+        control: Any = record.get("change_control")
         both = treat is not None and control is not None
         entry["difference_of_changes"] = float(treat) - float(control) if both else None
-        md, low, high = (cast(Any, record.get(c)) for c in
-                         ("mean_difference", "md_ci_low", "md_ci_high"))
+        md, low, high = (
+            cast(Any, record.get(c)) for c in ("mean_difference", "md_ci_low", "md_ci_high")
+        )
         entry["published_ci_excludes_estimate"] = (
-            not (float(low) <= float(md) <= float(high))
-            if None not in (md, low, high) else None
+            not (float(low) <= float(md) <= float(high)) if None not in (md, low, high) else None
         )
         markers.append(entry)
     return MarkerSet(spec["id"], spec["title"], markers)
@@ -265,9 +321,24 @@ def run_dataset(
 
 
 SUMMARY_COLUMNS = [
-    "analysis", "subgroup", "group", "k", "trials", "participants", "estimate", "ci_low",
-    "ci_high", "estimate_exp", "ci_low_exp", "ci_high_exp", "p_value", "tau2", "i2",
-    "pi_low_exp", "pi_high_exp", "row_ids",
+    "analysis",
+    "subgroup",
+    "group",
+    "k",
+    "trials",
+    "participants",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "estimate_exp",
+    "ci_low_exp",
+    "ci_high_exp",
+    "p_value",
+    "tau2",
+    "i2",
+    "pi_low_exp",
+    "pi_high_exp",
+    "row_ids",
 ]
 
 

@@ -146,9 +146,7 @@ def _none_if_nan(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def select_rows(
-    rows: pd.DataFrame, spec: Mapping[str, Any]
-) -> tuple[list[Chosen], list[Excluded]]:
+def select_rows(rows: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[list[Chosen], list[Excluded]]:
     """The rows of ``rows`` that enter the analysis ``spec`` and those left out (with the
     reason), each list in the table's order."""
     chosen: list[Chosen] = []

@@ -72,10 +72,11 @@ def row_effect(row: Chosen, measure: str) -> tuple[float, float]:
     inverse variance on a published estimate (Cochrane Handbook §6.3.2)."""
     r = row.record
     if row.input == "2x2":
-        a, n1, c, n2 = (float(r[k]) for k in BINARY_COLUMNS)
-        yi, vi = binary_effects([a], [n1], [c], [n2], measure=measure)
+        a, b, c, d = ([float(r[k])] for k in BINARY_COLUMNS)
+        yi, vi = binary_effects(a, b, c, d, measure=measure)
     elif row.input == "means":
-        yi, vi = continuous_effects(*([float(r[k])] for k in MEANS_COLUMNS), measure=measure)
+        m1, s1, n1, m2, s2, n2 = ([float(r[k])] for k in MEANS_COLUMNS)
+        yi, vi = continuous_effects(m1, s1, n1, m2, s2, n2, measure=measure)
     else:
         se = r.get("se")
         yi, vi = generic_effects(
@@ -102,15 +103,16 @@ def _trial_totals(rows: Sequence[Chosen], shared: bool) -> tuple[int | None, int
         events = _sum(
             [r.get("events_treat") for r in recs] + [r.get("events_control") for r in control]
         )
-    return (None if n is None else int(round(n))), (None if events is None else int(events))
+    return (None if n is None else round(n)), (None if events is None else int(events))
 
 
 def _single(row: Chosen, trial: str, measure: str) -> Unit:
     yi, vi = row_effect(row, measure)
     participants, events = _trial_totals([row], shared=False)
     counts = {k: row.record.get(k) for k in (*BINARY_COLUMNS, *MEANS_COLUMNS)}
-    return Unit((row,), trial, row.input, row.measure, yi, vi, counts, None, row.flags,
-                participants, events)
+    return Unit(
+        (row,), trial, row.input, row.measure, yi, vi, counts, None, row.flags, participants, events
+    )
 
 
 def _flags(rows: Sequence[Chosen]) -> tuple[str, ...]:
@@ -130,16 +132,37 @@ def _strata(rows: Sequence[Chosen], trial: str, measure: str) -> Unit:
                 f"{measure} (no events in any stratum)"
             ) from None
         counts = {k: _sum([r.record.get(k) for r in rows]) for k in BINARY_COLUMNS}
-        return Unit(tuple(rows), trial, "2x2", measure, mh.estimate, mh.se**2, counts,
-                    f"{len(rows)} strata combined (Mantel–Haenszel)", _flags(rows),
-                    participants, events, strata=True)
+        return Unit(
+            tuple(rows),
+            trial,
+            "2x2",
+            measure,
+            mh.estimate,
+            mh.se**2,
+            counts,
+            f"{len(rows)} strata combined (Mantel–Haenszel)",
+            _flags(rows),
+            participants,
+            events,
+            strata=True,
+        )
     effects = [row_effect(r, measure) for r in rows]
     w = np.array([1.0 / v for _, v in effects])
     y = np.array([e for e, _ in effects])
     measures = sorted({r.measure for r in rows})
-    return Unit(tuple(rows), trial, "generic", "/".join(measures), float((w * y).sum() / w.sum()),
-                float(1.0 / w.sum()), {}, f"{len(rows)} strata combined (inverse variance)",
-                _flags(rows), participants, events)
+    return Unit(
+        tuple(rows),
+        trial,
+        "generic",
+        "/".join(measures),
+        float((w * y).sum() / w.sum()),
+        float(1.0 / w.sum()),
+        {},
+        f"{len(rows)} strata combined (inverse variance)",
+        _flags(rows),
+        participants,
+        events,
+    )
 
 
 def combine_means(n: Sequence[float], m: Sequence[float], sd: Sequence[float]) -> tuple:
@@ -149,9 +172,7 @@ def combine_means(n: Sequence[float], m: Sequence[float], sd: Sequence[float]) -
     for n2, m2, s2 in zip(n[1:], m[1:], sd[1:], strict=True):
         total = n_ + n2
         mean = (n_ * m_ + n2 * m2) / total
-        var = ((n_ - 1) * s_**2 + (n2 - 1) * s2**2 + n_ * n2 / total * (m_ - m2) ** 2) / (
-            total - 1
-        )
+        var = ((n_ - 1) * s_**2 + (n2 - 1) * s2**2 + n_ * n2 / total * (m_ - m2) ** 2) / (total - 1)
         n_, m_, s_ = total, mean, math.sqrt(var)
     return n_, m_, s_
 
@@ -173,28 +194,59 @@ def _shared_control(rows: Sequence[Chosen], trial: str, measure: str, how: str) 
                 "n_control": first["n_control"],
             }
         else:
-            n, m, s = combine_means(*(
-                [c.record[k] for c in rows] for k in ("n_treat", "mean_treat", "sd_treat")
-            ))
-            counts = {"n_treat": n, "mean_treat": m, "sd_treat": s,
-                      **{k: first[k] for k in ("n_control", "mean_control", "sd_control")}}
+            n, m, s = combine_means(
+                *([c.record[k] for c in rows] for k in ("n_treat", "mean_treat", "sd_treat"))
+            )
+            counts = {
+                "n_treat": n,
+                "mean_treat": m,
+                "sd_treat": s,
+                **{k: first[k] for k in ("n_control", "mean_control", "sd_control")},
+            }
         merged = Chosen({**first, **counts}, rows[0].input, measure, _flags(rows))
         yi, vi = row_effect(merged, measure)
-        return [Unit(tuple(rows), trial, rows[0].input, measure, yi, vi, counts,
-                     f"{len(rows)} arms combined (shared control)", _flags(rows),
-                     participants, events)]
+        return [
+            Unit(
+                tuple(rows),
+                trial,
+                rows[0].input,
+                measure,
+                yi,
+                vi,
+                counts,
+                f"{len(rows)} arms combined (shared control)",
+                _flags(rows),
+                participants,
+                events,
+            )
+        ]
     m = len(rows)
     units = []
     for index, row in enumerate(rows):
-        part = {k: row.record[k] / m for k in ("events_control", "n_control") if k in row.record
-                and row.record[k] is not None}
+        part: dict[str, Any] = {
+            k: row.record[k] / m
+            for k in ("events_control", "n_control")
+            if k in row.record and row.record[k] is not None
+        }
         split = Chosen({**row.record, **part}, row.input, row.measure, row.flags)
         yi, vi = row_effect(split, measure)
         counts = {k: split.record.get(k) for k in (*BINARY_COLUMNS, *MEANS_COLUMNS)}
-        units.append(Unit((row,), trial, row.input, row.measure, yi, vi, counts,
-                          f"control split between {m} arms", row.flags,
-                          participants if index == 0 else None,
-                          events if index == 0 else None, share=1.0 / m))
+        units.append(
+            Unit(
+                (row,),
+                trial,
+                row.input,
+                row.measure,
+                yi,
+                vi,
+                counts,
+                f"control split between {m} arms",
+                row.flags,
+                participants if index == 0 else None,
+                events if index == 0 else None,
+                share=1.0 / m,
+            )
+        )
     return units
 
 

@@ -29,8 +29,9 @@ def measure_label(measures: Iterable[str], first: str | None = None) -> str:
     """The column heading of an analysis whose rows carry ``measures``: one measure's name
     ("Risk Ratio"), or what a mix is ("Ratio (RR or HR)"; "Difference (MD or RD)"), the
     analysis's own measure ``first`` named first."""
-    found = sorted(set(m for text in measures for m in text.split("/")),
-                   key=lambda m: (m != first, m))
+    found = sorted(
+        set(m for text in measures for m in text.split("/")), key=lambda m: (m != first, m)
+    )
     if len(found) == 1:
         return MEASURE_NAMES.get(found[0], found[0])
     kind = "Ratio" if set(found) <= RATIOS else "Difference"
@@ -77,8 +78,12 @@ def variable(name: str, variables: Mapping[str, Mapping[str, Any]]) -> dict[str,
     when the review gives none)."""
     given = dict(variables.get(name) or {})
     given.setdefault("title", upper_first(name.replace("_", " ")))
-    return {"title": given["title"], "unit": given.get("unit"), "per": given.get("per"),
-            "levels": dict(given.get("levels") or {})}
+    return {
+        "title": given["title"],
+        "unit": given.get("unit"),
+        "per": given.get("per"),
+        "levels": dict(given.get("levels") or {}),
+    }
 
 
 def value_key(value: Any) -> str | None:

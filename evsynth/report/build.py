@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -26,13 +26,15 @@ TEMPLATE = "report.html.j2"
 
 
 def analysis_context(
-    analysis: Mapping[str, Any], figures: Mapping[str, str], settings: Mapping[str, Any],
-    cert: grade.Certainty | None, review: Mapping[str, Any],
+    analysis: Mapping[str, Any],
+    figures: Mapping[str, str],
+    settings: Mapping[str, Any],
+    cert: grade.Certainty | None,
+    review: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Everything the report shows of one analysis."""
     pooled = analysis["overall"]
-    columns = [c for c in settings["trial_columns"]
-               if any(c in s for s in analysis["studies"])]
+    columns = [c for c in settings["trial_columns"] if any(c in s for s in analysis["studies"])]
     variables = analysis.get("variables") or {}
     subgroups = [
         {
@@ -40,22 +42,27 @@ def analysis_context(
             "lines": [ctx.pooled_line(analysis, g, g["group"]) for g in sub["groups"]],
             "test": rules.subgroup_test(sub),
             "sentence": rules.subgroup_sentence(analysis, key, settings),
-            "group_sentences": [rules.group_sentence(analysis, g, settings, review)
-                                for g in sub["groups"]],
+            "group_sentences": [
+                rules.group_sentence(analysis, g, settings, review) for g in sub["groups"]
+            ],
             "missing": list(sub.get("missing") or []),
         }
         for key, sub in _in_order(analysis.get("subgroups"), analysis.get("subgroup_order"))
     ]
     regressions = [
-        {"title": reg.get("title", key), "sentence": rules.regression_sentence(analysis, reg,
-                                                                                settings),
-         "rows": ctx.regression_table(analysis, reg)}
-        for key, reg in _in_order(analysis.get("meta_regression"),
-                                  analysis.get("moderator_order"))
+        {
+            "title": reg.get("title", key),
+            "sentence": rules.regression_sentence(analysis, reg, settings),
+            "rows": ctx.regression_table(analysis, reg),
+        }
+        for key, reg in _in_order(analysis.get("meta_regression"), analysis.get("moderator_order"))
     ]
     sensitivity = [
-        {"title": s["title"], "note": s.get("note"),
-         "line": ctx.pooled_line(analysis, s["pooled"], s["title"]) if s.get("pooled") else None}
+        {
+            "title": s["title"],
+            "note": s.get("note"),
+            "line": ctx.pooled_line(analysis, s["pooled"], s["title"]) if s.get("pooled") else None,
+        }
         for s in analysis.get("sensitivity") or []
     ]
     return {
@@ -67,16 +74,21 @@ def analysis_context(
         "level": fmt.level(analysis.get("level", 0.95)),
         "overall": ctx.pooled_line(analysis, pooled, "All trials") if pooled else None,
         "not_estimable": analysis.get("not_estimable"),
-        "tau2_ci": fmt.interval((analysis.get("tau2_ci") or {}).get("low"),
-                                (analysis.get("tau2_ci") or {}).get("high"), 3),
+        "tau2_ci": fmt.interval(
+            (analysis.get("tau2_ci") or {}).get("low"),
+            (analysis.get("tau2_ci") or {}).get("high"),
+            3,
+        ),
         "sentence": rules.effect_sentence(analysis, cert, settings, review)
-        if pooled and cert else None,
+        if pooled and cert
+        else None,
         "subgroups": subgroups,
         "regressions": regressions,
         "sensitivity": sensitivity,
         "egger_note": analysis.get("egger_note"),
         "egger": fmt.p_value((analysis.get("egger") or {}).get("p_value"))
-        if analysis.get("egger") else None,
+        if analysis.get("egger")
+        else None,
         "nnt": harm_sentence(analysis, review),
         "flags": list(analysis.get("flags") or []),
         "studies": [ctx.study_row(s, analysis, columns) for s in analysis["studies"]],
@@ -99,16 +111,16 @@ def harm_sentence(analysis: Mapping[str, Any], review: Mapping[str, Any]) -> str
     nnt = analysis.get("single_trial_nnt")
     if not nnt:
         return None
-    study = next((s for s in analysis["studies"] if nnt["study_id"] in (s["study_id"], s["trial"])),
-                 None)
+    study = next(
+        (s for s in analysis["studies"] if nnt["study_id"] in (s["study_id"], s["trial"])), None
+    )
     who = study["label"] if study else nnt["study_id"]
-    return rules.nnt_sentence(nnt, rules.outcome_name(analysis), who,
-                              str(review.get("follow_up_unit") or "years"))
+    return rules.nnt_sentence(
+        nnt, rules.outcome_name(analysis), who, str(review.get("follow_up_unit") or "years")
+    )
 
 
-def marker_context(
-    marker_set: Mapping[str, Any], settings: Mapping[str, Any]
-) -> dict[str, Any]:
+def marker_context(marker_set: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
     """The markers of a set, by group, each with its sentence and numbers."""
     spec = settings["markers"].get(marker_set["id"], {})
     label_col, group_col = spec.get("label", "marker"), spec.get("group", "marker_group")
@@ -130,22 +142,39 @@ def marker_context(
             elif effect["verdict"] == "changed":
                 sentence = template.format(marker=m.get(label_col), numbers=effect["numbers"])
             elif effect["verdict"] == "no_difference":
-                sentence = (f"{m.get(label_col)}: {settings['wording']['no_difference_short']} "
-                            f"({effect['numbers']}).")
+                sentence = (
+                    f"{m.get(label_col)}: {settings['wording']['no_difference_short']} "
+                    f"({effect['numbers']})."
+                )
             else:
                 sentence = f"{m.get(label_col)}: {effect['numbers']} (no between-group test)."
-            rows.append({
-                "sentence": sentence, "anchor": ctx.anchor(m["row_id"]), "row_id": m["row_id"],
-                "exploratory": id(m) in exploratory and available,
-                "inconsistent": bool(m.get("published_ci_excludes_estimate")),
-                "md": fmt.value(m.get("mean_difference")),
-                "md_ci": fmt.interval(m.get("md_ci_low"), m.get("md_ci_high")),
-                "detail": "; ".join(str(x) for x in (m.get("publication"),
-                                    f"{fmt.count(m['timepoint_months'])} months"
-                                    if m.get("timepoint_months") is not None else None) if x),
-            })
+            rows.append(
+                {
+                    "sentence": sentence,
+                    "anchor": ctx.anchor(m["row_id"]),
+                    "row_id": m["row_id"],
+                    "exploratory": id(m) in exploratory and available,
+                    "inconsistent": bool(m.get("published_ci_excludes_estimate")),
+                    "md": fmt.value(m.get("mean_difference")),
+                    "md_ci": fmt.interval(m.get("md_ci_low"), m.get("md_ci_high")),
+                    "detail": "; ".join(
+                        str(x)
+                        for x in (
+                            m.get("publication"),
+                            f"{fmt.count(m['timepoint_months'])} months"
+                            if m.get("timepoint_months") is not None
+                            else None,
+                        )
+                        if x
+                    ),
+                }
+            )
         out.append({"heading": heading, "markers": rows})
     return {"id": marker_set["id"], "title": marker_set["title"], "groups": out}
+
+
+def _pair(values: Any) -> tuple[float, float]:
+    return float(values[0]), float(values[1])
 
 
 def _difference_text(value: float | None, unit: str = "per 1,000") -> str:
@@ -157,8 +186,11 @@ def _difference_text(value: float | None, unit: str = "per 1,000") -> str:
 
 
 def sof_row(
-    analysis: Mapping[str, Any], cert: grade.Certainty | None, statement: str,
-    footnotes: dict[str, str], review: Mapping[str, Any],
+    analysis: Mapping[str, Any],
+    cert: grade.Certainty | None,
+    statement: str,
+    footnotes: dict[str, str],
+    review: Mapping[str, Any],
 ) -> dict[str, Any]:
     """One Summary of Findings row in GRADEpro's layout (Schünemann et al., Cochrane Handbook
     ch. 14): assumed and corresponding risk, risk difference per 1,000 with its CI, relative
@@ -173,12 +205,14 @@ def sof_row(
     follow = analysis.get("follow_up")
     follow_text = fmt.MISSING
     if follow:
-        span = (fmt.years(follow["low"]) if follow["low"] == follow["high"]
-                else f"{fmt.years(follow['low'])} to {fmt.years(follow['high'])}")
+        span = (
+            fmt.years(follow["low"])
+            if follow["low"] == follow["high"]
+            else f"{fmt.years(follow['low'])} to {fmt.years(follow['high'])}"
+        )
         follow_text = f"{span} {follow['unit']}".strip()
     if pooled:
-        relative = (f"{rules.measure_code(analysis)} {fmt.ratio(ctx._display(analysis, pooled, 'estimate'))} "
-                    f"({fmt.interval(ctx._display(analysis, pooled, 'ci_low'), ctx._display(analysis, pooled, 'ci_high'))})")
+        relative = rules.relative_text(analysis, pooled)
         studies = f"{ctx.participants_text(pooled)} in {rules.trials(pooled)}"
     else:
         relative, studies = fmt.MISSING, analysis.get("not_estimable") or fmt.MISSING
@@ -187,15 +221,22 @@ def sof_row(
         "analysis_id": analysis["id"],
         "outcome": analysis["title"],
         "assumed": f"{fmt.per_1000(absolute.get('per_1000_control'))} per 1,000"
-        if absolute else fmt.MISSING,
+        if absolute
+        else fmt.MISSING,
         "assumed_source": absolute.get("control_risk_source") or "",
-        "corresponding": (f"{fmt.per_1000(absolute['per_1000_treat'])} per 1,000 "
-                          f"({fmt.interval(*absolute['per_1000_treat_ci'], 0)})")
-        if absolute else fmt.MISSING,
-        "difference": (f"{_difference_text(absolute['difference_per_1000'])} (from "
-                       f"{_difference_text(low).removesuffix(' per 1,000')} to "
-                       f"{_difference_text(high).removesuffix(' per 1,000')})")
-        if absolute else fmt.MISSING,
+        "corresponding": (
+            f"{fmt.per_1000(absolute['per_1000_treat'])} per 1,000 "
+            f"({fmt.interval(*_pair(absolute['per_1000_treat_ci']), 0)})"
+        )
+        if absolute
+        else fmt.MISSING,
+        "difference": (
+            f"{_difference_text(absolute['difference_per_1000'])} (from "
+            f"{_difference_text(low).removesuffix(' per 1,000')} to "
+            f"{_difference_text(high).removesuffix(' per 1,000')})"
+        )
+        if absolute
+        else fmt.MISSING,
         "relative": relative,
         "participants": studies,
         "follow_up": follow_text,
@@ -210,14 +251,21 @@ def provenance_rows(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, 
     rows: dict[str, dict[str, Any]] = {}
 
     def add(r: Mapping[str, Any], status: str, used_in: str | None, label: str | None) -> None:
-        entry = rows.setdefault(r["row_id"], {
-            "row_id": r["row_id"], "anchor": ctx.anchor(r["row_id"]),
-            "label": label or r.get("study_id", ""), "status": status,
-            "reason": r.get("reason") or r.get("exclusion_reason") or "",
-            "quote": r.get("quote") or "", "sources": ctx.source_links(r.get("source_url")),
-            "citations": ctx.citation_links(r.get("doi_or_pmid")),
-            "citation_text": r.get("doi_or_pmid") or "", "used_in": [],
-        })
+        entry = rows.setdefault(
+            r["row_id"],
+            {
+                "row_id": r["row_id"],
+                "anchor": ctx.anchor(r["row_id"]),
+                "label": label or r.get("study_id", ""),
+                "status": status,
+                "reason": r.get("reason") or r.get("exclusion_reason") or "",
+                "quote": r.get("quote") or "",
+                "sources": ctx.source_links(r.get("source_url")),
+                "citations": ctx.citation_links(r.get("doi_or_pmid")),
+                "citation_text": r.get("doi_or_pmid") or "",
+                "used_in": [],
+            },
+        )
         if used_in and used_in not in entry["used_in"]:
             entry["used_in"].append(used_in)
 
@@ -230,8 +278,12 @@ def provenance_rows(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, 
                 add(e, "excluded", a["title"], None)
         for m in ds.get("markers", []):
             for row in m.get("markers", []):
-                add(row, "included" if row.get("include", True) else "excluded", m["title"],
-                    row.get("marker"))
+                add(
+                    row,
+                    "included" if row.get("include", True) else "excluded",
+                    m["title"],
+                    row.get("marker"),
+                )
 
     def key(rid: str) -> tuple[str, int]:
         file, _, line = rid.partition(":")
@@ -244,20 +296,28 @@ def trial_references(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str,
     refs: dict[str, dict[str, Any]] = {}
     for ds in results.values():
         items = [s for a in ds.get("analyses", []) for s in a["studies"]]
-        items += [{**r, "label": r.get("study_id")} for m in ds.get("markers", [])
-                  for r in m.get("markers", [])]
+        items += [
+            {**r, "label": r.get("study_id")}
+            for m in ds.get("markers", [])
+            for r in m.get("markers", [])
+        ]
         for s in items:
-            refs.setdefault(str(s["study_id"]), {
-                "label": s.get("label") or s["study_id"],
-                "citation": s.get("doi_or_pmid") or "",
-                "links": ctx.citation_links(s.get("doi_or_pmid")),
-            })
+            refs.setdefault(
+                str(s["study_id"]),
+                {
+                    "label": s.get("label") or s["study_id"],
+                    "citation": s.get("doi_or_pmid") or "",
+                    "links": ctx.citation_links(s.get("doi_or_pmid")),
+                },
+            )
     return [refs[k] for k in sorted(refs)]
 
 
 def claim_rows(
-    claims: list[Mapping[str, Any]], analyses: Mapping[str, Mapping[str, Any]],
-    marker_sets: Mapping[str, Mapping[str, Any]], settings: Mapping[str, Any],
+    claims: list[Mapping[str, Any]],
+    analyses: Mapping[str, Mapping[str, Any]],
+    marker_sets: Mapping[str, Mapping[str, Any]],
+    settings: Mapping[str, Any],
 ) -> list[dict[str, str]]:
     """Each claim of a source summary: reproduced, contradicted (with the numbers) or
     narrative (not computed)."""
@@ -271,9 +331,13 @@ def claim_rows(
                 verdict = "reproduced" if nnt["rounded"] == claim["nnt"] else "contradicted"
                 numbers = f"{nnt['label']} (95% CI {nnt['ci_label']})"
         elif analysis is not None and "expect" in claim:
-            targets = conclusions.targets({"analyses": [analysis["id"]],
-                                           **({"subgroup": claim["subgroup"]}
-                                              if "subgroup" in claim else {})}, analyses)
+            targets = conclusions.targets(
+                {
+                    "analyses": [analysis["id"]],
+                    **({"subgroup": claim["subgroup"]} if "subgroup" in claim else {}),
+                },
+                analyses,
+            )
             if not targets:
                 verdict, numbers = "not estimable", analysis.get("not_estimable") or ""
             else:
@@ -283,45 +347,67 @@ def claim_rows(
         elif "markers" in claim and "expect" in claim:
             spec = settings["markers"].get(claim["markers"], {})
             chosen = conclusions.decision_markers(
-                (marker_sets.get(claim["markers"]) or {}).get("markers", []), spec,
-                claim.get("marker_groups"))
+                (marker_sets.get(claim["markers"]) or {}).get("markers", []),
+                spec,
+                claim.get("marker_groups"),
+            )
             if chosen:
                 verdicts = {rules.marker_effect(m)["verdict"] for m in chosen}
                 verdict = "reproduced" if verdicts == {claim["expect"]} else "contradicted"
                 numbers = conclusions.marker_summary(chosen, spec, settings)
-        out.append({"id": str(claim["id"]), "text": claim["text"], "verdict": verdict,
-                    "numbers": numbers, "note": claim.get("note") or ""})
+        out.append(
+            {
+                "id": str(claim["id"]),
+                "text": claim["text"],
+                "verdict": verdict,
+                "numbers": numbers,
+                "note": claim.get("note") or "",
+            }
+        )
     return out
 
 
 def conclusions_of(
-    results: Mapping[str, Mapping[str, Any]], settings: Mapping[str, Any],
+    results: Mapping[str, Mapping[str, Any]],
+    settings: Mapping[str, Any],
     review: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Every rule-made sentence of the report, keyed, plus the certainty of each analysis."""
-    analyses = changes_mod.pooled_analyses(results)
+    analyses = changes_mod.pooled_analyses(cast(Any, results))
     marker_sets = {m["id"]: m for ds in results.values() for m in ds.get("markers", [])}
-    certainties = {k: grade.certainty(a, settings) for k, a in analyses.items() if a.get("overall")}
+    certainties = {
+        k: grade.certainty(a, cast(Any, settings)) for k, a in analyses.items() if a.get("overall")
+    }
     sentences: dict[str, str] = {}
     for k, a in analyses.items():
         if k in certainties:
-            sentences[f"{a['title']}: effect"] = rules.effect_sentence(a, certainties[k],
-                                                                       settings, review)
+            sentences[f"{a['title']}: effect"] = rules.effect_sentence(
+                a, certainties[k], settings, review
+            )
         for key, sub in (a.get("subgroups") or {}).items():
             s = rules.subgroup_sentence(a, key, settings)
             if s:
                 sentences[f"{a['title']}: by {sub.get('title', key)}"] = s
         for key, reg in (a.get("meta_regression") or {}).items():
             sentences[f"{a['title']}: on {reg.get('title', key)}"] = rules.regression_sentence(
-                a, reg, settings)
-    bottom = conclusions.apply_rules(settings["bottom_line"], analyses, certainties,
-                                     marker_sets, settings, review)
-    recs = conclusions.apply_rules(settings["recommendation"], analyses, certainties,
-                                   marker_sets, settings, review)
+                a, reg, settings
+            )
+    bottom = conclusions.apply_rules(
+        settings["bottom_line"], analyses, certainties, marker_sets, settings, review
+    )
+    recs = conclusions.apply_rules(
+        settings["recommendation"], analyses, certainties, marker_sets, settings, review
+    )
     sentences.update({f"bottom line {i}": s for i, s in enumerate(bottom, 1)})
     sentences.update({f"recommendation {i}": s for i, s in enumerate(recs, 1)})
-    return {"sentences": sentences, "certainties": certainties, "analyses": analyses,
-            "marker_sets": marker_sets, "bottom": bottom, "recommendations": recs}
+    return {
+        "sentences": sentences,
+        "certainties": certainties,
+        "analyses": analyses,
+        "marker_sets": marker_sets,
+        "bottom": bottom,
+        "recommendations": recs,
+    }
 
 
 def environment() -> Environment:
@@ -340,21 +426,30 @@ def environment() -> Environment:
 
 
 def _sections(
-    settings: Mapping[str, Any], c: Mapping[str, Any], figures: Mapping[str, str],
-    narrative: Mapping[str, Any], review: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    c: Mapping[str, Any],
+    figures: Mapping[str, str],
+    narrative: Mapping[str, Any],
+    review: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
     analyses, certainties = c["analyses"], c["certainties"]
     out = []
     for section in settings["sections"]:
         marker = c["marker_sets"].get(section.get("markers", ""))
-        out.append({
-            "id": section["id"], "heading": section["heading"], "intro": section.get("intro"),
-            "analyses": [analysis_context(analyses[a], figures, settings, certainties.get(a),
-                                          review)
-                         for a in section.get("analyses") or [] if a in analyses],
-            "markers": marker_context(marker, settings) if marker else None,
-            "narrative": [narrative["blocks"][b] for b in section.get("narrative") or []],
-        })
+        out.append(
+            {
+                "id": section["id"],
+                "heading": section["heading"],
+                "intro": section.get("intro"),
+                "analyses": [
+                    analysis_context(analyses[a], figures, settings, certainties.get(a), review)
+                    for a in section.get("analyses") or []
+                    if a in analyses
+                ],
+                "markers": marker_context(marker, settings) if marker else None,
+                "narrative": [narrative["blocks"][b] for b in section.get("narrative") or []],
+            }
+        )
     return out
 
 
@@ -381,13 +476,22 @@ def build_report(
     previous_sentences = (
         conclusions_of(previous, settings, review)["sentences"] if previous is not None else None
     )
-    changes = changes_mod.compare(results, previous, c["sentences"], previous_sentences)
+    changes = changes_mod.compare(
+        cast(Any, results), cast(Any, previous), c["sentences"], previous_sentences
+    )
     footnotes: dict[str, str] = {}
     sof = [
-        sof_row(analyses[a], certainties.get(a),
-                rules.effect_statement(analyses[a], certainties[a], settings, review)
-                if a in certainties else "", footnotes, review)
-        for a in settings["sof"] if a in analyses
+        sof_row(
+            analyses[a],
+            certainties.get(a),
+            rules.effect_statement(analyses[a], certainties[a], settings, review)
+            if a in certainties
+            else "",
+            footnotes,
+            review,
+        )
+        for a in settings["sof"]
+        if a in analyses
     ]
     context = {
         "version": version,
@@ -395,10 +499,14 @@ def build_report(
         "review": review,
         "bottom": c["bottom"],
         "outcomes": [
-            {"title": analyses[a]["title"], "anchor": "analysis-" + a,
-             "certainty": ctx.certainty_context(certainties.get(a)),
-             "direction": rules.direction(analyses[a])}
-            for a in settings["sof"] if a in analyses
+            {
+                "title": analyses[a]["title"],
+                "anchor": "analysis-" + a,
+                "certainty": ctx.certainty_context(certainties.get(a)),
+                "direction": rules.direction(analyses[a]),
+            }
+            for a in settings["sof"]
+            if a in analyses
         ],
         "sof": sof,
         "footnotes": [{"letter": v, "text": k} for k, v in footnotes.items()],
@@ -410,8 +518,11 @@ def build_report(
         "provenance": provenance_rows(results),
         "trial_refs": trial_references(results),
         "narrative_refs": [
-            {**r, "url": r.get("url") if ctx.source_links(r.get("url")) else None,
-             "links": ctx.citation_links(r.get("doi_or_pmid"))}
+            {
+                **r,
+                "url": r.get("url") if ctx.source_links(r.get("url")) else None,
+                "links": ctx.citation_links(r.get("doi_or_pmid")),
+            }
             for r in narrative["references"]
         ],
         "refnum": {r["id"]: i for i, r in enumerate(narrative["references"], 1)},
@@ -487,7 +598,11 @@ def load_inputs(
     narrative_data = load_narrative(narrative)
     settings_data = load_settings(settings, config, narrative_data)
     return {
-        "results": results, "figures": figures, "previous": previous,
-        "narrative": narrative_data, "settings": settings_data, "config": config,
+        "results": results,
+        "figures": figures,
+        "previous": previous,
+        "narrative": narrative_data,
+        "settings": settings_data,
+        "config": config,
         "version": digest.hexdigest()[:12],
     }

@@ -68,7 +68,9 @@ def targets(rule: Mapping[str, Any], analyses: Mapping[str, Mapping[str, Any]]) 
 
 
 def _target_words(
-    t: Target, certainty: Certainty | None, settings: Mapping[str, Any],
+    t: Target,
+    certainty: Certainty | None,
+    settings: Mapping[str, Any],
     review: Mapping[str, Any],
 ) -> dict[str, str]:
     words = rules.words(review, t.analysis)
@@ -78,14 +80,19 @@ def _target_words(
         group=t.group or "",
         certainty=f"{certainty.label} certainty" if certainty else "",
         statement=rules.effect_statement(t.analysis, certainty, settings, review)
-        if certainty and t.group is None else "",
+        if certainty and t.group is None
+        else "",
     )
     return words
 
 
 def _listed(ts: Sequence[Target]) -> str:
-    return join([f"{rules.outcome_name(t.analysis)} ({rules.estimate_text(t.analysis, t.pooled)})"
-                 for t in ts])
+    return join(
+        [
+            f"{rules.outcome_name(t.analysis)} ({rules.estimate_text(t.analysis, t.pooled)})"
+            for t in ts
+        ]
+    )
 
 
 def _meets(t: Target, when: str) -> bool:
@@ -93,8 +100,10 @@ def _meets(t: Target, when: str) -> bool:
 
 
 def _analysis_rule(
-    rule: Mapping[str, Any], analyses: Mapping[str, Mapping[str, Any]],
-    certainties: Mapping[str, Certainty], settings: Mapping[str, Any],
+    rule: Mapping[str, Any],
+    analyses: Mapping[str, Mapping[str, Any]],
+    certainties: Mapping[str, Certainty],
+    settings: Mapping[str, Any],
     review: Mapping[str, Any],
 ) -> list[str]:
     ts = targets(rule, analyses)
@@ -121,9 +130,12 @@ def _analysis_rule(
     if not template:
         return []
     shown = ts if (quantifier in ("all", "none") and holds) else matching
-    words = {**rules.words(review), "list": _listed(shown),
-             "outcomes": join([rules.outcome_name(t.analysis) for t in shown]),
-             "group": ts[0].group or ""}
+    words = {
+        **rules.words(review),
+        "list": _listed(shown),
+        "outcomes": join([rules.outcome_name(t.analysis) for t in shown]),
+        "group": ts[0].group or "",
+    }
     return [template.format(**words)]
 
 
@@ -135,7 +147,8 @@ def decision_markers(
     label_col = spec.get("label", "marker")
     flag, words = spec.get("exploratory"), [w.lower() for w in spec.get("exploratory_words", [])]
     return [
-        m for m in markers
+        m
+        for m in markers
         if m.get("include", True)
         and (groups is None or m.get(group_col) in groups)
         and not (flag and m.get(flag))
@@ -172,8 +185,10 @@ def marker_summary(
 
 
 def _marker_rule(
-    rule: Mapping[str, Any], marker_sets: Mapping[str, Mapping[str, Any]],
-    settings: Mapping[str, Any], review: Mapping[str, Any],
+    rule: Mapping[str, Any],
+    marker_sets: Mapping[str, Mapping[str, Any]],
+    settings: Mapping[str, Any],
+    review: Mapping[str, Any],
 ) -> list[str]:
     spec = settings["markers"].get(rule["markers"], {})
     chosen = decision_markers(
@@ -185,8 +200,9 @@ def _marker_rule(
     if "when" not in rule:
         return [rule["say"].format(**words)] if "say" in rule else []
     meets = [rules.marker_effect(m)["verdict"] == rule["when"] for m in chosen]
-    holds = {"all": all(meets), "any": any(meets), "none": not any(meets),
-             "each": any(meets)}[rule.get("quantifier", "any")]
+    holds = {"all": all(meets), "any": any(meets), "none": not any(meets), "each": any(meets)}[
+        rule.get("quantifier", "any")
+    ]
     template = rule.get("say") if holds else rule.get("otherwise")
     return [template.format(**words)] if template else []
 

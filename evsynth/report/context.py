@@ -75,7 +75,9 @@ def inline_svg(svg: str, prefix: str, alt: str) -> Markup:
     An SVG with scripts, event handlers or foreignObject is refused."""
     body = _PROLOG.sub("", svg).strip()
     if _has_active_content(body):
-        raise UnsafeFigureError(f"figure {prefix} contains active content (script or event handler)")
+        raise UnsafeFigureError(
+            f"figure {prefix} contains active content (script or event handler)"
+        )
     ids = set(_ID.findall(body))
 
     def prefixed(match: re.Match[str]) -> str:
@@ -104,7 +106,7 @@ FIGURE_CAPTIONS = {
 
 
 def _figure_key(stem: str, analysis_id: str, subgroups: Sequence[str]) -> tuple[int, int, str]:
-    rest = stem[len(analysis_id) + 1:]
+    rest = stem[len(analysis_id) + 1 :]
     kind, _, detail = rest.partition(".")
     rank = FIGURE_ORDER.index(kind) if kind in FIGURE_ORDER else len(FIGURE_ORDER)
     sub = subgroups.index(detail) + 1 if detail in subgroups else 0
@@ -123,14 +125,18 @@ def analysis_figures(
     out = []
     for stem in sorted(stems, key=lambda s: _figure_key(s, aid, order)):
         alt = figures.get(f"{stem}.alt.txt", "").strip() or f"Figure {stem}"
-        kind = stem[len(aid) + 1:].partition(".")[0]
+        kind = stem[len(aid) + 1 :].partition(".")[0]
         safe = re.sub(r"[^A-Za-z0-9]+", "-", stem)
-        out.append({
-            "name": stem, "id": f"fig-{safe}", "alt": alt,
-            "caption": FIGURE_CAPTIONS.get(kind, "Figure"),
-            "svg": inline_svg(figures[f"{stem}.svg"], f"f-{safe}", alt),
-            "png": f"figures/{stem}.png" if f"{stem}.png" in figures else None,
-        })
+        out.append(
+            {
+                "name": stem,
+                "id": f"fig-{safe}",
+                "alt": alt,
+                "caption": FIGURE_CAPTIONS.get(kind, "Figure"),
+                "svg": inline_svg(figures[f"{stem}.svg"], f"f-{safe}", alt),
+                "png": f"figures/{stem}.png" if f"{stem}.png" in figures else None,
+            }
+        )
     return out
 
 
@@ -152,9 +158,7 @@ def participants_text(p: Mapping[str, Any]) -> str:
     return fmt.count(n)
 
 
-def pooled_line(
-    analysis: Mapping[str, Any], p: Mapping[str, Any], label: str
-) -> dict[str, Any]:
+def pooled_line(analysis: Mapping[str, Any], p: Mapping[str, Any], label: str) -> dict[str, Any]:
     """One row of a pooled table, formatted."""
     row_ids = list(p.get("row_ids") or [])
     return {
@@ -181,8 +185,10 @@ def method_text(analysis: Mapping[str, Any]) -> str:
             analysis.get("fixed_method", "IV")
         ]
         return f"{name} fixed effect"
-    return (f"{analysis['method']} random effects, "
-            f"{METHOD_NAMES.get(analysis['ci_method'], analysis['ci_method'])}")
+    return (
+        f"{analysis['method']} random effects, "
+        f"{METHOD_NAMES.get(analysis['ci_method'], analysis['ci_method'])}"
+    )
 
 
 def _cell(value: Any, info: Mapping[str, Any]) -> str:
@@ -212,8 +218,10 @@ def study_row(
         if counts:
             return f"{fmt.count(s.get('events_' + side))}/{fmt.count(s.get('n_' + side))}"
         if means:
-            return (f"{fmt.value(s.get('mean_' + side))} ({fmt.value(s.get('sd_' + side))}); "
-                    f"n = {fmt.count(s.get('n_' + side))}")
+            return (
+                f"{fmt.value(s.get('mean_' + side))} ({fmt.value(s.get('sd_' + side))}); "
+                f"n = {fmt.count(s.get('n_' + side))}"
+            )
         return ""
 
     effect = s["yi_exp"] if log else s["yi"]
@@ -229,7 +237,8 @@ def study_row(
         "control": arm("control"),
         "measure": s.get("measure") or analysis["measure"],
         "effect": fmt.ratio(effect),
-        "ci": fmt.interval(s["ci_low_exp"], s["ci_high_exp"]) if log
+        "ci": fmt.interval(s["ci_low_exp"], s["ci_high_exp"])
+        if log
         else fmt.interval(s["ci_low"], s["ci_high"]),
         "weight": fmt.percent(s.get("weight_pct"), 1),
         "cells": [_cell(s.get(c), variables.get(c) or {}) for c in columns],
@@ -251,11 +260,23 @@ def regression_table(analysis: Mapping[str, Any], reg: Mapping[str, Any]) -> lis
         values = [scale * reg[k][i] for k in ("coef", "ci_low", "ci_high")]
         if log:
             values = [math.exp(v) for v in values]
-        label = "Intercept" if i == 0 else (
-            f"per {fmt.number(per)} {reg.get('unit') or ''}".rstrip() if not reg.get("categorical")
-            else str(name))
-        rows.append({"name": label, "estimate": fmt.ratio(values[0]),
-                     "ci": fmt.interval(values[1], values[2]), "p": fmt.p_value(reg["p_value"][i])})
+        label = (
+            "Intercept"
+            if i == 0
+            else (
+                f"per {fmt.number(per)} {reg.get('unit') or ''}".rstrip()
+                if not reg.get("categorical")
+                else str(name)
+            )
+        )
+        rows.append(
+            {
+                "name": label,
+                "estimate": fmt.ratio(values[0]),
+                "ci": fmt.interval(values[1], values[2]),
+                "p": fmt.p_value(reg["p_value"][i]),
+            }
+        )
     return rows
 
 

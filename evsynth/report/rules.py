@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from evsynth import format as fmt
@@ -90,9 +90,22 @@ def estimate_text(analysis: Mapping[str, Any], pooled: Mapping[str, Any] | None 
     """ "RR 0.89, 95% CI 0.76 to 1.06" from a pooled result."""
     pooled = analysis["overall"] if pooled is None else pooled
     level = fmt.level(analysis.get("level", 0.95))
+    estimate, ci = _estimate_and_ci(analysis, pooled)
+    return f"{measure_code(analysis)} {estimate}, {level} CI {ci}"
+
+
+def relative_text(analysis: Mapping[str, Any], pooled: Mapping[str, Any]) -> str:
+    """ "RR 0.89 (0.76 to 1.06)": the Summary of Findings' relative effect."""
+    estimate, ci = _estimate_and_ci(analysis, pooled)
+    return f"{measure_code(analysis)} {estimate} ({ci})"
+
+
+def _estimate_and_ci(analysis: Mapping[str, Any], pooled: Mapping[str, Any]) -> tuple[str, str]:
+    decimals = 3 if analysis["measure"] == "RD" else 2
+    low, high = _display(analysis, pooled, "ci_low"), _display(analysis, pooled, "ci_high")
     return (
-        f"{measure_code(analysis)} {fmt.ratio(_display(analysis, pooled, 'estimate'))}, "
-        f"{level} CI {fmt.interval(_display(analysis, pooled, 'ci_low'), _display(analysis, pooled, 'ci_high'))}"
+        fmt.ratio(_display(analysis, pooled, "estimate"), decimals),
+        fmt.interval(low, high, decimals),
     )
 
 
@@ -104,7 +117,9 @@ def words(review: Mapping[str, Any], analysis: Mapping[str, Any] | None = None) 
 
 
 def effect_statement(
-    analysis: Mapping[str, Any], cert: Certainty, settings: Mapping[str, Any],
+    analysis: Mapping[str, Any],
+    cert: Certainty,
+    settings: Mapping[str, Any],
     review: Mapping[str, Any],
 ) -> str:
     """GRADE plain-language statement (rules 1 and 2), first letter capitalised."""
@@ -113,7 +128,9 @@ def effect_statement(
 
 
 def effect_sentence(
-    analysis: Mapping[str, Any], cert: Certainty, settings: Mapping[str, Any],
+    analysis: Mapping[str, Any],
+    cert: Certainty,
+    settings: Mapping[str, Any],
     review: Mapping[str, Any],
 ) -> str:
     return (
@@ -148,13 +165,18 @@ def subgroup_sentence(
 
 
 def group_sentence(
-    analysis: Mapping[str, Any], group: Mapping[str, Any], settings: Mapping[str, Any],
+    analysis: Mapping[str, Any],
+    group: Mapping[str, Any],
+    settings: Mapping[str, Any],
     review: Mapping[str, Any],
 ) -> str:
     """The effect within one subgroup: fewer/more events or no clear difference (rule 1)."""
     d = direction(analysis, group)
-    fewer = "fewer events" if analysis.get("scale") == "log" or analysis["measure"] == "RD" \
+    fewer = (
+        "fewer events"
+        if analysis.get("scale") == "log" or analysis["measure"] == "RD"
         else "lower values"
+    )
     more = "more events" if fewer == "fewer events" else "higher values"
     text = {
         "benefit": f"{fewer if analysis.get('higher_is') == 'worse' else more} with "
@@ -184,18 +206,24 @@ def regression_sentence(
     coef, low, high, p = (reg[k][i] for k in ("coef", "ci_low", "ci_high", "p_value"))
     level = fmt.level(analysis.get("level", 0.95))
     if analysis.get("scale") == "log":
-        shown = (f"the {measure_code(analysis)} changes by a factor of "
-                 f"{fmt.ratio(math.exp(per * coef))} per {fmt.number(per)}{unit} ({level} CI "
-                 f"{fmt.interval(math.exp(per * low), math.exp(per * high))})")
+        shown = (
+            f"the {measure_code(analysis)} changes by a factor of "
+            f"{fmt.ratio(math.exp(per * coef))} per {fmt.number(per)}{unit} ({level} CI "
+            f"{fmt.interval(math.exp(per * low), math.exp(per * high))})"
+        )
     else:
-        shown = (f"change per {fmt.number(per)}{unit} {fmt.ratio(per * coef)} ({level} CI "
-                 f"{fmt.interval(per * low, per * high)})")
+        shown = (
+            f"change per {fmt.number(per)}{unit} {fmt.ratio(per * coef)} ({level} CI "
+            f"{fmt.interval(per * low, per * high)})"
+        )
     stats = f"{shown}; {fmt.p_value(p)}; {fmt.count(reg['k'])} trials"
     if p < settings["alpha"]:
         better = (coef < 0) == (analysis.get("higher_is", "worse") == "worse")
         trend = "a more favourable effect" if better else "a less favourable effect"
         return f"Higher {title} goes with {trend} on {outcome_name(analysis)} ({stats})."
-    return f"No evidence that the effect on {outcome_name(analysis)} changes with {title} ({stats})."
+    return (
+        f"No evidence that the effect on {outcome_name(analysis)} changes with {title} ({stats})."
+    )
 
 
 def nnt_sentence(nnt: Mapping[str, Any] | None, outcome: str, who: str, unit: str) -> str | None:
@@ -204,15 +232,21 @@ def nnt_sentence(nnt: Mapping[str, Any] | None, outcome: str, who: str, unit: st
         return None
     years = nnt.get("follow_up_years")
     frame = f"over {fmt.years(years)} {unit}".rstrip() if years else "over the trial's follow-up"
-    risks = (f"{fmt.per_1000(1000 * nnt['treat_risk'])} vs "
-             f"{fmt.per_1000(1000 * nnt['control_risk'])} per 1,000")
+    risks = (
+        f"{fmt.per_1000(1000 * nnt['treat_risk'])} vs "
+        f"{fmt.per_1000(1000 * nnt['control_risk'])} per 1,000"
+    )
     numbers = f"{nnt['label']}, 95% CI {nnt['ci_label']}; {risks}"
     if nnt["direction"] == "harm" and nnt["rd_ci_low"] > 0:
-        return (f"In {who}, {frame}, one additional person had {outcome} for every "
-                f"{fmt.count(nnt['rounded'])} treated ({numbers}; one trial's figure).")
+        return (
+            f"In {who}, {frame}, one additional person had {outcome} for every "
+            f"{fmt.count(nnt['rounded'])} treated ({numbers}; one trial's figure)."
+        )
     if nnt["direction"] == "benefit" and nnt["rd_ci_high"] < 0:
-        return (f"In {who}, {frame}, one person fewer had {outcome} for every "
-                f"{fmt.count(nnt['rounded'])} treated ({numbers}; one trial's figure).")
+        return (
+            f"In {who}, {frame}, one person fewer had {outcome} for every "
+            f"{fmt.count(nnt['rounded'])} treated ({numbers}; one trial's figure)."
+        )
     return f"In {who}, {frame}, no clear difference in {outcome} ({numbers}; one trial's figure)."
 
 
@@ -250,11 +284,18 @@ def marker_effect(marker: Mapping[str, Any]) -> dict[str, Any]:
         parts.append(str(marker["unit"]))
     verdict = None
     if parts:
-        if low is not None and high is not None and not marker.get("published_ci_excludes_estimate"):
+        if (
+            low is not None
+            and high is not None
+            and not marker.get("published_ci_excludes_estimate")
+        ):
             verdict = "changed" if (low > 0 or high < 0) else "no_difference"
         elif p is not None:
             verdict = "changed" if p < 0.05 else "no_difference"
-    shift = md if md is not None and not marker.get("published_ci_excludes_estimate") \
+    shift = (
+        md
+        if md is not None and not marker.get("published_ci_excludes_estimate")
         else marker.get("difference_of_changes")
+    )
     way = None if verdict != "changed" or shift is None else ("raised" if shift > 0 else "lowered")
     return {"numbers": "; ".join(parts), "verdict": verdict, "direction": way}

@@ -54,8 +54,11 @@ GRADE: dict[str, Any] = {
     "start": "high",
     "risk_of_bias": {"high_risk_blinding": ["open"], "serious_share": 0.5},
     "inconsistency": {"i2_serious": 50, "pi_crosses_when_ci_does_not": True},
-    "imprecision": {"appreciable_benefit": 0.75, "appreciable_harm": 1.25,
-                    "optimal_information_size": 300},
+    "imprecision": {
+        "appreciable_benefit": 0.75,
+        "appreciable_harm": 1.25,
+        "optimal_information_size": 300,
+    },
     "publication_bias": {"min_k": 10, "egger_p": 0.10},
     "indirectness": {},
     "labels": {4: "high", 3: "moderate", 2: "low", 1: "very low"},
@@ -63,9 +66,24 @@ GRADE: dict[str, Any] = {
 
 #: The words a rule's sentence may use (``{name}``; everything else is refused).
 PLACEHOLDERS = frozenset(
-    {"intervention", "control", "outcome", "Outcome", "estimate", "trials", "certainty",
-     "statement", "group", "list", "outcomes", "markers", "changed", "unchanged", "numbers",
-     "marker"}
+    {
+        "intervention",
+        "control",
+        "outcome",
+        "Outcome",
+        "estimate",
+        "trials",
+        "certainty",
+        "statement",
+        "group",
+        "list",
+        "outcomes",
+        "markers",
+        "changed",
+        "unchanged",
+        "numbers",
+        "marker",
+    }
 )
 
 
@@ -91,23 +109,31 @@ def _check_templates(data: Mapping[str, Any], problems: _Problems) -> None:
                 problems.add(path, f"not a valid sentence template ({error}); write {{name}}")
                 return
             if unknown:
-                problems.add(path, f"unknown word(s) {sorted(unknown)}; use any of "
-                                   f"{', '.join(sorted(PLACEHOLDERS))}")
+                problems.add(
+                    path,
+                    f"unknown word(s) {sorted(unknown)}; use any of "
+                    f"{', '.join(sorted(PLACEHOLDERS))}",
+                )
 
     walk(data, ())
 
 
 def _check_references(
-    data: Mapping[str, Any], config: Mapping[str, Any], narrative: Mapping[str, Any],
+    data: Mapping[str, Any],
+    config: Mapping[str, Any],
+    narrative: Mapping[str, Any],
     problems: _Problems,
 ) -> None:
     analyses, markers = set(config["analyses"]), set(config.get("markers") or {})
-    blocks = set((narrative.get("blocks") or {}))
+    blocks = set(narrative.get("blocks") or {})
 
     def need(path: tuple[str, ...], name: str, known: set[str], what: str) -> None:
         if name not in known:
-            problems.add(path, f"{name!r} is not one of the review's {what} "
-                               f"({', '.join(sorted(known)) or 'none'})")
+            problems.add(
+                path,
+                f"{name!r} is not one of the review's {what} "
+                f"({', '.join(sorted(known)) or 'none'})",
+            )
 
     for i, section in enumerate(data.get("sections") or []):
         for j, name in enumerate(section.get("analyses") or []):
@@ -150,15 +176,19 @@ def _check_narrative(narrative: Mapping[str, Any], problems: _Problems) -> None:
         if ids.count(ref["id"]) > 1:
             problems.add(("references", str(i), "id"), f"reference id {ref['id']!r} is used twice")
         if ref.get("url") and not safe_url(ref["url"]):
-            problems.add(("references", str(i), "url"),
-                         f"{ref['url']!r} is not an http(s) address; only those are linked")
+            problems.add(
+                ("references", str(i), "url"),
+                f"{ref['url']!r} is not an http(s) address; only those are linked",
+            )
     for name, block in (narrative.get("blocks") or {}).items():
         for j, item in enumerate(block["items"]):
             for c, cite in enumerate(item.get("cite") or []):
                 if cite not in known:
-                    problems.add(("blocks", name, "items", str(j), "cite", str(c)),
-                                 f"cites {cite!r}, which is not a reference id; add it to "
-                                 "references or fix the id")
+                    problems.add(
+                        ("blocks", name, "items", str(j), "cite", str(c)),
+                        f"cites {cite!r}, which is not a reference id; add it to "
+                        "references or fix the id",
+                    )
 
 
 def _load(path: Path, what: str, schema: str) -> tuple[dict[str, Any], _Problems]:
@@ -170,8 +200,7 @@ def _load(path: Path, what: str, schema: str) -> tuple[dict[str, Any], _Problems
 
 def _raise(path: Path, problems: _Problems) -> None:
     if problems.found:
-        raise DataValidationError([f"{path}:{line}: {msg}" for line, msg in
-                                   sorted(problems.found)])
+        raise DataValidationError([f"{path}:{line}: {msg}" for line, msg in sorted(problems.found)])
 
 
 def load_narrative(path: str | Path | None) -> dict[str, Any]:
@@ -210,8 +239,10 @@ def with_defaults(data: Mapping[str, Any], config: Mapping[str, Any]) -> dict[st
     if sections is None:
         sections = [{"id": "results", "heading": "Results", "analyses": analyses}]
         if config.get("markers"):
-            sections += [{"id": f"markers-{m}", "heading": spec["title"], "markers": m}
-                         for m, spec in sorted(config["markers"].items())]
+            sections += [
+                {"id": f"markers-{m}", "heading": spec["title"], "markers": m}
+                for m, spec in sorted(config["markers"].items())
+            ]
     return {
         "alpha": data.get("alpha", 0.05),
         "subgroup_alpha": data.get("subgroup_alpha", 0.10),

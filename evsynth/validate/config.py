@@ -162,9 +162,7 @@ def _table_columns(
     return cache[table]
 
 
-def dataset_columns(
-    table: str, schema_dir: Path, derived: Mapping[str, Any]
-) -> set[str] | None:
+def dataset_columns(table: str, schema_dir: Path, derived: Mapping[str, Any]) -> set[str] | None:
     """Every column an analysis of ``table`` can read after the validate stage: the table's
     own, those of the tables it joins (foreign keys, transitively), ``row_id`` and the derived
     columns whose inputs are there."""
@@ -264,9 +262,7 @@ def _check_derived(config: Mapping[str, Any], problems: _Problems) -> None:
             problems.add(at, "a derived column cannot read itself")
 
 
-def _check_columns(
-    config: Mapping[str, Any], review_dir: Path, problems: _Problems
-) -> None:
+def _check_columns(config: Mapping[str, Any], review_dir: Path, problems: _Problems) -> None:
     """Each analysis's columns exist in its dataset (schema, joined tables, derived)."""
     schema_dir = review_dir / config.get("paths", {}).get("schemas", DEFAULT_PATHS["schemas"])
     derived = config.get("derived") or {}
@@ -308,12 +304,12 @@ def _check_measure_columns(
             ("analyses", name, "measure"),
             f"a {measure} analysis needs the columns {wanted} in {spec['dataset']} ({shown})",
         )
-    if "generic" in usable and not ({"ci_low", "ci_high"} <= columns or "se" in columns):
-        if usable == ["generic"]:
-            problems.add(
-                ("analyses", name, "measure"),
-                f"published estimates need ci_low and ci_high, or se, in {spec['dataset']}",
-            )
+    has_spread = {"ci_low", "ci_high"} <= columns or "se" in columns
+    if usable == ["generic"] and not has_spread:
+        problems.add(
+            ("analyses", name, "measure"),
+            f"published estimates need ci_low and ci_high, or se, in {spec['dataset']}",
+        )
 
 
 def _check_models(config: Mapping[str, Any], problems: _Problems) -> None:
@@ -342,9 +338,7 @@ def _check_models(config: Mapping[str, Any], problems: _Problems) -> None:
                 )
 
 
-def cross_checks(
-    config: Mapping[str, Any], review_dir: Path, problems: _Problems
-) -> None:
+def cross_checks(config: Mapping[str, Any], review_dir: Path, problems: _Problems) -> None:
     """The checks a schema cannot express (run only on a config the schema accepts)."""
     folder = review_dir.resolve()
     for key, value in (config.get("paths") or {}).items():

@@ -47,9 +47,7 @@ def _boolean(known: np.ndarray, values: np.ndarray, index: pd.Index) -> pd.Serie
 
 def _cut(values: np.ndarray, spec: Mapping[str, Any], index: pd.Index) -> pd.Series:
     breaks, labels = [float(b) for b in spec["breaks"]], list(spec["labels"])
-    out = [
-        None if np.isnan(v) else labels[bisect.bisect_right(breaks, v)] for v in values.tolist()
-    ]
+    out = [None if np.isnan(v) else labels[bisect.bisect_right(breaks, v)] for v in values.tolist()]
     return pd.Series(out, index=index, dtype=object)
 
 
@@ -57,14 +55,14 @@ def derive_column(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.Series:
     """One derived column of ``frame`` (see the module docstring for the operations)."""
     index = frame.index
     if "sum" in spec or "product" in spec:
-        columns = list(spec.get("sum") or spec.get("product"))
+        columns = list(spec.get("sum") or spec.get("product") or [])
         arrays = _numbers(frame, columns)
         values = np.sum(arrays, axis=0) if "sum" in spec else np.prod(arrays, axis=0)
         return pd.Series(_factor(values, spec), index=index)
     if "column" in spec:
         return pd.Series(_factor(_numbers(frame, [spec["column"]])[0], spec), index=index)
     if "ratio" in spec or "difference" in spec:
-        a, b = _numbers(frame, list(spec.get("ratio") or spec.get("difference")))
+        a, b = _numbers(frame, list(spec.get("ratio") or spec.get("difference") or []))
         with np.errstate(divide="ignore", invalid="ignore"):
             values = a / b if "ratio" in spec else a - b
         return pd.Series(np.where(np.isfinite(values), values, np.nan), index=index)

@@ -46,9 +46,7 @@ def join_table(
     The rows keep their order; validation has already checked that every key exists."""
     key = dict(zip(ref_columns, columns, strict=True))
     renames = {
-        c: key.get(c, f"{prefix}_{c}")
-        for c in other.columns
-        if c in key or c in frame.columns
+        c: key.get(c, f"{prefix}_{c}") for c in other.columns if c in key or c in frame.columns
     }
     joined = frame.merge(
         other.rename(columns=renames), on=columns, how="left", validate="many_to_one"

@@ -39,8 +39,6 @@ from pandera.errors import SchemaErrors
 
 from evsynth.errors import DataValidationError
 
-
-
 TYPES = ("string", "integer", "number", "boolean")
 INTEGER_RE = re.compile(r"[+-]?[0-9]+")
 NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")

@@ -29,7 +29,6 @@ rule report:
     params:
         python=PYTHON,
         scripts=SCRIPTS,
-        results=lambda wildcards, input: parent(parent(input.analyses[0])),
     shell:
         "{params.python} {params.scripts}/report.py --config {input.config} "
-        "--results {params.results} --output {output} --log {log}"
+        "--output {output} --log {log}"
