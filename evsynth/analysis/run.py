@@ -162,7 +162,25 @@ def _heterogeneity_extras(units: list[Unit], spec: Mapping[str, Any], log: bool)
 
 def _sequential(units: list[Unit], labels: list[str], spec: Mapping[str, Any]) -> dict:
     """Leave-one-out (k ≥ 3) and cumulative (k ≥ 2, by year) analyses with the model's
-    settings (inverse variance for a fixed-effect model)."""
+    settings: one batch for random effects and inverse variance; Mantel–Haenszel and Peto
+    refitted on each subset (metafor ``leave1out.rma.mh`` / ``cumul.rma.mh``)."""
+    k = len(units)
+    years = [u.record.get("year") for u in units]
+    order = None if any(y is None for y in years) else [float(cast(Any, y)) for y in years]
+    out: dict[str, Any] = {}
+    if spec["model"] == "fixed" and spec["fixed_method"] in ("MH", "Peto"):
+        sequence = list(range(k)) if order is None else sorted(range(k), key=lambda i: order[i])
+        if k >= 3:
+            out["leave_one_out"] = [
+                {"label": labels[i], **_fixed_row([u for j, u in enumerate(units) if j != i], spec)}
+                for i in range(k)
+            ]
+        if k >= 2:
+            out["cumulative"] = [
+                {"label": labels[i], **_fixed_row([units[j] for j in sequence[: n + 1]], spec)}
+                for n, i in enumerate(sequence)
+            ]
+        return out
     random = spec["model"] == "random"
     common = {
         "method": spec["method"] if random else "EE",
@@ -170,14 +188,44 @@ def _sequential(units: list[Unit], labels: list[str], spec: Mapping[str, Any]) -
         "level": spec["level"],
     }
     yi, vi = [u.yi for u in units], [u.vi for u in units]
-    out: dict[str, Any] = {}
-    if len(units) >= 3:
+    if k >= 3:
         out["leave_one_out"] = jsonable(leave_one_out(yi, vi, labels=labels, **common))
-    if len(units) >= 2:
-        years = [u.record.get("year") for u in units]
-        order = None if any(y is None for y in years) else [float(cast(Any, y)) for y in years]
+    if k >= 2:
         out["cumulative"] = jsonable(cumulative(yi, vi, order=order, labels=labels, **common))
     return out
+
+
+def _fixed_row(units: list[Unit], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """One leave-one-out or cumulative row of a Mantel–Haenszel or Peto analysis."""
+    values = pooled(units, spec, log_scale=False).to_json()
+    return {key: values[key] for key in LOO_FIELDS}
+
+
+#: The fields of a leave-one-out or cumulative row (those of a PoolResult).
+LOO_FIELDS = (
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "statistic",
+    "p_value",
+    "df",
+    "tau2",
+    "tau",
+    "i2",
+    "h2",
+    "q",
+    "q_df",
+    "q_pvalue",
+    "pi_low",
+    "pi_high",
+    "k",
+    "method",
+    "ci_method",
+    "level",
+    "converged",
+    "tau2_on_boundary",
+)
 
 
 def _base(spec: Mapping[str, Any], measures: Iterable[str]) -> dict[str, Any]:

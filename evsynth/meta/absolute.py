@@ -8,8 +8,8 @@
 * Altman's convention (Altman 1998, BMJ 317:1309): "NNTB" when the intervention lowers the
   risk of a harmful event, "NNTH" when it raises it; a CI of the RD that includes 0 becomes
   "NNTB x to ∞ to NNTH y". NNTB is rounded up and NNTH down to whole numbers, each the
-  conservative direction (Cochrane Handbook §15.4.3): WHI kidney stones, 449/18,176 vs
-  381/18,106, RD 0.366%, give NNTH 273.
+  conservative direction (Cochrane Handbook §15.4.3): 449/18,176 events with the intervention
+  vs 381/18,106 with control, RD 0.366%, give NNTH 273.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def nnt_from_counts(
 ) -> NNTResult:
     """NNT or NNH of one trial from its 2×2 table (events ``ai``/``ci`` of ``n1i``/``n2i``):
     1/|RD| with the Wald CI of :func:`risk_difference`, bounds inverted (Altman 1998).
-    ``events_are="harmful"`` (default; e.g. fractures): fewer events with the intervention
+    ``events_are="harmful"`` (default; e.g. deaths): fewer events with the intervention
     is a benefit (NNTB); ``"beneficial"``: more events is a benefit."""
     rd, low, high, _ = risk_difference(ai, n1i, ci, n2i, level)
     return _build(rd, low, high, ci / n2i, events_are, level)

@@ -12,8 +12,8 @@ no_difference, any). ``quantifier``:
 
 A marker rule (``markers: <set>``, optional ``groups``) speaks of a set's decision markers
 (exploratory ones never decide): ``when: changed`` with a quantifier, or no ``when`` for the
-summary sentence ``{markers}`` ("lowered dp-ucMGP but showed no evidence of a difference for
-…").
+summary sentence ``{markers}`` ("lowered troponin but showed no evidence of a difference for
+blood pressure").
 
 Sentence words (``{name}``): ``intervention``, ``control``; per target ``outcome``,
 ``Outcome``, ``estimate``, ``trials``, ``certainty``, ``statement``, ``group``; per rule
@@ -157,7 +157,7 @@ def decision_markers(
 
 
 def short_name(name: str) -> str:
-    """A marker's name without its parenthetical detail: "dp-ucMGP (change…)" -> "dp-ucMGP"."""
+    """A marker's name without its parenthetical detail: "troponin (change at 12 months)" -> "troponin"."""
     import re
 
     return re.sub(r"\s*\(.*?\)", "", name).split(",")[0].strip()
@@ -166,7 +166,7 @@ def short_name(name: str) -> str:
 def marker_summary(
     markers: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], settings: Mapping[str, Any]
 ) -> str:
-    """ "lowered dp-ucMGP but showed no evidence of a difference for AVC and CAC"."""
+    """ "lowered troponin but showed no evidence of a difference for blood pressure"."""
     label_col = spec.get("label", "marker")
     changed, same = [], []
     for m in markers:

@@ -28,7 +28,7 @@ METHOD_NAMES = {
 
 
 def anchor(row_id: str) -> str:
-    """HTML id of a raw row: "fractures.csv:3" → "row-fractures-csv-3"."""
+    """HTML id of a raw row: "trials.csv:3" → "row-trials-csv-3"."""
     return "row-" + re.sub(r"[^A-Za-z0-9]+", "-", str(row_id)).strip("-")
 
 

@@ -56,7 +56,7 @@ def direction(analysis: Mapping[str, Any], pooled: Mapping[str, Any] | None = No
 
 
 def lower_first(title: str) -> str:
-    """ "Hip fracture" -> "hip fracture"; acronyms ("CAC score", "LOS") stay as they are."""
+    """ "Length of stay" -> "length of stay"; acronyms ("LOS", "HbA1c") stay as they are."""
     return title[0].lower() + title[1:] if title[:2] != title[:2].upper() else title
 
 

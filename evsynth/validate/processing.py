@@ -1,7 +1,7 @@
 """Harmonised tables for ``data/processed/``: typed columns, joined tables, derived columns,
 provenance keys.
 
-* Every processed row has ``row_id`` = ``<raw file>:<editor line>``, e.g. ``fractures.csv:14``,
+* Every processed row has ``row_id`` = ``<raw file>:<editor line>``, e.g. ``trials.csv:14``,
   so each pooled number can be traced to the raw rows behind it.
 * A table with a foreign key into another table (an outcome table into a study table) carries
   the referenced row's columns on every row (a many-to-one left join on the key). Columns of the
