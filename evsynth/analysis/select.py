@@ -107,15 +107,15 @@ def choose(record: dict[str, Any], spec: Mapping[str, Any]) -> Chosen | str:
         return Chosen(record, "means", measure)
     if _estimate(record):
         published = str(record["effect_measure"])
-        if published not in (measure, *spec.get("accept", [])):
-            return (
-                f"its published {published} cannot enter a {measure} analysis "
-                f"(add {published} to the analysis's accept list to allow it)"
-            )
         if events and not spec.get("event_counts"):
             return (
                 f"its {published} counts events, not persons (set event_counts: true to allow "
                 "it in this analysis)"
+            )
+        if published not in (measure, *spec.get("accept", [])):
+            return (
+                f"its published {published} cannot enter a {measure} analysis "
+                f"(add {published} to the analysis's accept list to allow it)"
             )
         if _zero_width(record):
             return "its published CI has zero width, so it has no variance (not estimable)"
