@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: report test lint bench clean-results
+.PHONY: report test check lint bench clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Every number of data/raw printed in its row's quote; every row with a DOI or PMID.
+check: $(STAMP)
+	$(BIN)/python -m evsynth.validate.provenance data/raw
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
