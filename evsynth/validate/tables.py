@@ -44,6 +44,7 @@ INTEGER_RE = re.compile(r"[+-]?[0-9]+")
 NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 BOOLEANS = {"true": True, "false": False}
 COLUMN_KEYS = {"type", "required", "nullable", "allowed", "regex", "min", "max", "description"}
+COLUMN_KEYS |= {"quoted"}  # read by evsynth.validate.provenance (the provenance check)
 TABLE_KEYS = {"table", "columns", "unique", "foreign_keys", "checks", "description"}
 
 
