@@ -53,7 +53,7 @@ from typing import Any, Literal
 
 from scipy import optimize, stats
 
-from evsynth.errors import EvsynthError
+from evsynth.errors import AnalysisInputError, EvsynthError
 from evsynth.report import format as fmt
 
 SYMBOLS = {4: "⊕⊕⊕⊕", 3: "⊕⊕⊕⊝", 2: "⊕⊕⊝⊝", 1: "⊕⊝⊝⊝"}
@@ -160,6 +160,23 @@ class GradeInputs:
     egger_k: int | None = None
     control_risk: float | None = None
     level: float = 0.95
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.kind not in ("ratio", "difference"):
+            problems.append(f"kind {self.kind!r} is not 'ratio' or 'difference'")
+        if self.higher_is not in ("worse", "better"):
+            problems.append(f"higher_is {self.higher_is!r} is not 'worse' or 'better'")
+        if not self.ci_low <= self.estimate <= self.ci_high:
+            problems.append(f"the CI {self.ci_low} to {self.ci_high} excludes {self.estimate}")
+        if self.kind == "ratio" and self.ci_low <= 0:
+            problems.append("a ratio and its CI must be positive")
+        if self.control_risk is not None and not 0 < self.control_risk < 1:
+            problems.append(f"control risk {self.control_risk} is not strictly between 0 and 1")
+        if self.k < 1 or not 0 < self.level < 1:
+            problems.append(f"k ({self.k}) must be at least 1 and level ({self.level}) in (0, 1)")
+        if problems:
+            raise AnalysisInputError(f"GRADE inputs for {self.measure}: " + "; ".join(problems))
 
 
 # --- settings --------------------------------------------------------------------------------
@@ -1052,7 +1069,8 @@ def _number(
         kind = "a whole number" if integer else "a number"
         raise GradeSettingsError(f"{source}: {where}: {value!r} is not {kind}")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise GradeSettingsError(f"{source}: {where}: {value} is outside [{low}, {high}]")
+        bounds = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+        raise GradeSettingsError(f"{source}: {where}: {value} must be {bounds}")
     return float(value)
 
 
@@ -1065,7 +1083,7 @@ def _mid(value: Any, where: str, source: str) -> Mid:
         benefit, harm = value["benefit"], value["harm"]
     else:
         benefit = harm = value
-    mid = Mid(_number(benefit, where, source, low=0.0), _number(harm, where, source, low=0.0))
+    mid = Mid(_number(benefit, where, source), _number(harm, where, source))
     if mid.benefit <= 0 or mid.harm <= 0:
         raise GradeSettingsError(f"{source}: {where}: a MID must be positive")
     return mid
