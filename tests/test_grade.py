@@ -79,7 +79,7 @@ def trial(label, weight, est=1.0, low=0.8, high=1.25, attrition=None, **rob) -> 
 
 
 def test_ois_hand_worked_example_of_grade_guidelines_6():
-    # KCE process book §5.5.4 (GRADE guidelines 6, Fig. 5): "if the best estimate of control
+    # KCE process book §5.5.4 (GRADE guidelines 6's OIS figure): "if the best estimate of control
     # event rate was 0.2 and one specifies an RRR of 25%, the OIS is approximately 2 000
     # patients" (α 0.05, β 0.2). By hand: p1 = 0.20, p2 = 0.15, p̄ = 0.175,
     # z 1.959964 · √(2·0.175·0.825) = 1.959964 · 0.537355 = 1.053197,
@@ -319,7 +319,7 @@ def test_continuous_outcome_judged_on_its_own_scale_with_ois_from_mid_and_sd():
 
 
 def test_smd_without_mid_uses_half_an_sd_for_appreciable_effects():
-    # GRADE handbook §5.2.4.1 (KCE §5.5.1.2): without a MID, "downgrading if the upper or
+    # GRADE handbook, as summarised in KCE process book §5.5.1.2: without a MID, "downgrading if the upper or
     # lower CI crosses an effect size of 0.5 in either direction".
     smd = dict(measure="SMD", kind="difference", control_risk=None, pi_low=None, pi_high=None)
     wide = judge_imprecision(
@@ -352,8 +352,8 @@ def test_ois_not_checked_without_planning_values():
 
 
 def test_risk_of_bias_serious_from_half_the_weight_at_high_risk():
-    # GRADE guidelines 4: rate down only with substantial risk of bias "across most of the
-    # body of available evidence": serious from 50% of the weight (the default).
+    # GRADE guidelines 4 (KCE §5.2.2): rate down only with substantial risk of bias "across
+    # most of the body of available evidence": serious from 50% of the weight (the default).
     trials = [trial("A", 3.0, overall="high"), trial("B", 3.0, overall="low")]
     d = g.risk_of_bias(trials, g.RiskOfBiasSettings())
     assert (d.levels, d.judgement) == (1, "serious")
@@ -436,6 +436,14 @@ def test_large_i2_with_every_estimate_on_one_side_is_not_serious():
     assert d.levels == 0 and "point estimates on one side of the threshold of no effect" in d.reason
 
 
+def test_inconsistency_without_trial_estimates_says_so():
+    d = judge_inconsistency(inputs(trials=(), k=3, pi_low=None, pi_high=None))
+    assert (
+        d.levels == 0
+        and d.reason == "I² = 0%, τ² = 0.000 (3 trials); the trials' estimates were not given"
+    )
+
+
 def test_non_overlapping_cis_on_opposite_sides_are_serious():
     # Core GRADE 3: minimally overlapping CIs with point estimates on opposite sides.
     trials = (trial("A", 0.5, 0.6, 0.5, 0.75), trial("B", 0.5, 1.3, 1.1, 1.5))
@@ -506,8 +514,8 @@ def test_inconsistency_thresholds_follow_the_mids():
 
 
 def test_egger_only_from_ten_trials():
-    # Sterne et al. 2011: "tests for funnel plot asymmetry should be used only when there are
-    # at least 10 studies".
+    # Sterne et al. 2011; Cochrane Handbook 5.1 §10.4.3.1: tests for funnel-plot asymmetry
+    # only with at least 10 studies.
     few = g.publication_bias(inputs(k=8, egger_k=8, egger_p=0.01), g.PublicationBiasSettings())
     assert (few.levels, few.judgement) == (0, "not assessed")
     assert (

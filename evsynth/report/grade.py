@@ -2,15 +2,16 @@
 
 Randomised trials start at high certainty (``start``) and lose a level for each serious
 concern, two for a very serious one, never below very low (Core GRADE 1, Guyatt et al.,
-BMJ 2025;389:e081903; Cochrane Handbook ch. 14, §14.2). Each of the five domains is a
+BMJ 2025;389:e081903; Cochrane Handbook ch. 14). Each of the five domains is a
 function of :class:`GradeInputs` and the reviewer's :class:`GradeSettings`, and returns a
 :class:`Domain` whose ``reason`` and ``footnote`` carry the numbers behind the judgement.
 ``docs/methods/grade.md`` states every rule with its source; in short:
 
 * **Risk of bias** (:func:`risk_of_bias`) — Core GRADE 4 (Guyatt et al., BMJ
   2025;389:e083864): classify each trial, then weigh the trials by their share of the
-  meta-analytic weight. GRADE guidelines 4 (Guyatt et al., J Clin Epidemiol 2011;64:407-415)
-  asks for "substantial risk of bias across most of the body of evidence" before rating down:
+  meta-analytic weight. GRADE guidelines 4 (Guyatt et al., J Clin Epidemiol 2011;64:407-415;
+  as summarised in KCE process book §5.2.2) asks for "substantial risk of bias across most of
+  the body of available evidence" before rating down:
   serious when trials at high risk of bias carry at least ``serious_high_share`` (default
   0.5) of the weight. A trial's judgement is its RoB 2 overall judgement, never milder than
   its worst domain (Sterne et al., BMJ 2019;366:l4898); attrition above
@@ -36,7 +37,7 @@ function of :class:`GradeInputs` and the reviewer's :class:`GradeSettings`, and 
   resolution of a threshold (half a person per 1000) touches it and does not cross it.
 * **Publication bias** (:func:`publication_bias`) — Egger's test (Egger et al., BMJ
   1997;315:629) is interpreted only with at least ``min_k`` (10) trials (Sterne et al., BMJ
-  2011;343:d4002; Cochrane Handbook §13.3.5.4); below that "not assessed".
+  2011;343:d4002; Cochrane Handbook 5.1 §10.4.3.1); below that "not assessed".
 
 A reviewer's ``{levels, reason}`` for any domain replaces the rule (the rule's numbers stay in
 the footnote). The module reads no analysis JSON: the bridge at the bottom
@@ -137,7 +138,7 @@ class GradeInputs:
     """Everything GRADE needs about one outcome (one analysis), on the display scale.
 
     ``kind`` "ratio" (RR, OR, HR, …; null 1) or "difference" (RD, MD, SMD; null 0);
-    ``higher_is`` "worse" when more of the outcome is harm (e.g. fractures), else "better";
+    ``higher_is`` "worse" when more of the outcome is harm (an adverse event), else "better";
     ``i2`` in percent; ``k`` the number of trials; ``events`` None when some trials entered as
     published estimates; ``control_risk`` the assumed control risk of a binary outcome (the
     absolute effect per 1000 is judged from it); ``egger_k`` the trials in Egger's test."""
@@ -356,8 +357,8 @@ class JudgementScale:
 
 def treat_risk(ratio: float, control_risk: float, measure: str) -> float:
     """Intervention risk implied by a relative effect at the assumed control risk ACR, as in
-    GRADEpro's Summary of Findings tables (Cochrane Handbook §15.4.4): OR → OR·ACR/(1 − ACR +
-    OR·ACR); HR → 1 − (1 − ACR)^HR; RR and other ratios of risks or rates → ACR·RR."""
+    GRADEpro's Summary of Findings tables (RR and OR: Cochrane Handbook §15.4.4): OR →
+    OR·ACR/(1 − ACR + OR·ACR); HR → 1 − (1 − ACR)^HR; RR and other ratios → ACR·RR."""
     if measure.upper() == "OR":
         return ratio * control_risk / (1 - control_risk + ratio * control_risk)
     if measure.upper() == "HR":
@@ -439,8 +440,9 @@ class OptimalInformationSize:
 def ois_binary(
     control_risk: float, rrr: float = 0.25, alpha: float = 0.05, power: float = 0.8
 ) -> OptimalInformationSize:
-    """OIS of a binary outcome: the two-proportion sample size GRADE cites (GRADE guidelines
-    6; Core GRADE 2), with control risk p₁, intervention risk p₂ = p₁(1 − RRR), p̄ = (p₁+p₂)/2:
+    """OIS of a binary outcome: "a conventional sample size calculation for a single
+    adequately powered trial" (GRADE guidelines 6; Core GRADE 2), here the two-proportion
+    formula with control risk p₁, intervention risk p₂ = p₁(1 − RRR), p̄ = (p₁+p₂)/2:
 
         n per group = [z₁₋α/₂ √(2 p̄(1−p̄)) + z₁₋β √(p₁(1−p₁) + p₂(1−p₂))]² / (p₁ − p₂)²,
 
@@ -545,8 +547,7 @@ def _ois_target(inputs: GradeInputs, rule: ImprecisionSettings) -> tuple[int, st
             return found.participants, "participants", f" ({found.basis})"
         return int(found.events or 0), "events", f" ({found.basis})"
     sd = ois.sd if ois.sd is not None else (1.0 if inputs.measure.upper() == "SMD" else None)
-    mids = rule.mid_per_1000 if inputs.control_risk is not None else rule.mid
-    difference = ois.difference if ois.difference is not None else (mids and mids.benefit)
+    difference = ois.difference if ois.difference is not None else (rule.mid and rule.mid.benefit)
     if sd is None or not difference:
         return (
             "the optimal information size was not checked: no OIS, and no MID and SD to compute it"
@@ -572,7 +573,8 @@ def imprecision(inputs: GradeInputs, scale: JudgementScale, rule: ImprecisionSet
     2. No MID (the null is the threshold): two levels when the CI also includes appreciable
        benefit and appreciable harm — the relative CI beyond both ``appreciable_ratio``
        bounds (RR 0.75 and 1.25, GRADE guidelines 6) or an SMD CI beyond ±``appreciable_smd``
-       (0.5, GRADE handbook §5.2.4.1).
+       (0.5: the GRADE handbook's suggestion when the MID is unknown, KCE process book
+       §5.5.1.2).
     3. A CI that crosses no threshold: one level when the evidence falls short of the OIS
        (two when far short, ``ois_far_below``), otherwise none — even if the CI includes
        values near the null (Zeng et al., BMJ Evid Based Med 2025;30:202-207: rating down
@@ -710,8 +712,11 @@ def inconsistency(
     if pi:
         signals.append(pi)
     if not signals:
-        sides = "on one side of" if len(zones) <= 1 else "on both sides of"
-        facts.append(f"point estimates {sides} {_threshold_names(scale)}, with overlapping CIs")
+        if not zones:
+            facts.append("the trials' estimates were not given")
+        else:
+            sides = "on one side of" if len(zones) == 1 else "on both sides of"
+            facts.append(f"point estimates {sides} {_threshold_names(scale)}, overlapping CIs")
         return _domain("Inconsistency", 0, "; ".join(facts))
     very = (
         bool(pair)
@@ -772,7 +777,7 @@ class TrialRisk:
 
 def trial_risk(trial: Trial, attrition_concerns: float) -> TrialRisk:
     """The trial's risk of bias: the worst of its RoB 2 overall judgement and its domains
-    (RoB 2's overall is never milder than its worst domain, Sterne et al. 2019, Table 3),
+    (RoB 2's overall is never milder than its worst domain, Sterne et al. 2019),
     and at least "some concerns" when more than ``attrition_concerns`` of the participants
     were lost (the missing-outcome-data domain, RoB 2 domain 3)."""
     rob = trial.rob
@@ -831,8 +836,8 @@ def _rob_groups(trials: Sequence[Trial], risks: Sequence[TrialRisk]) -> dict[str
 
 def risk_of_bias(trials: Sequence[Trial], rule: RiskOfBiasSettings) -> Domain:
     """Risk of bias across trials, weighed by their share of the weight (Core GRADE 4; GRADE
-    guidelines 4: rate down when there is substantial risk of bias "across most of the body
-    of available evidence"; Cochrane Handbook 5.1 Table 12.2.d).
+    guidelines 4, via KCE process book §5.2.2: rate down when there is substantial risk of bias
+    "across most of the body of available evidence"; Cochrane Handbook 5.1 Table 12.2.d).
 
     Serious (−1) when trials at high risk carry ≥ ``serious_high_share`` of the weight, or
     (if set) trials with some concerns, high risk or no judgement carry ≥
@@ -888,8 +893,8 @@ def _rob_reason(groups: Mapping[str | None, _RobGroup], rule: RiskOfBiasSettings
 def publication_bias(inputs: GradeInputs, rule: PublicationBiasSettings) -> Domain:
     """Egger's regression test for funnel-plot asymmetry (Egger et al. 1997), interpreted
     only with at least ``min_k`` trials (Sterne et al., BMJ 2011;343:d4002: "tests for funnel
-    plot asymmetry should be used only when there are at least 10 studies"; Cochrane Handbook
-    §13.3.5.4): P < ``egger_p`` (0.10, Egger 1997) suggests small-study effects (−1)."""
+    plot asymmetry should be used only when there are at least 10 studies", Cochrane Handbook
+    5.1 §10.4.3.1): P < ``egger_p`` (0.10, Egger 1997) suggests small-study effects (−1)."""
     k = inputs.egger_k if inputs.egger_k is not None else inputs.k
     if k < rule.min_k:
         reason = (
