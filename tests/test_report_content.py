@@ -488,13 +488,17 @@ def test_sof_one_row_per_outcome_with_certainty_and_reasons(report):
         hip[1].startswith("47") and hip[2] == "38 (29 to 49)" and hip[3] == "RR 0.81 (0.62 to 1.04)"
     )
     assert hip[4] == "3,000 (2)"
-    # 37.5% open-label weight < 50%: no RoB downgrade; CI crosses 1: imprecision -1; 98 events < 300: same level
+    # 37.5% open-label weight < 50%: no RoB downgrade; the CI of the risk difference crosses 0:
+    # imprecision -1; 158 events < 300: same level
     assert "⊕⊕⊕⊝" in hip[5] and "Moderate" in hip[5]
     assert (
-        "Imprecision (−1): serious: the 95% CI (0.62 to 1.04) includes no effect; 158 events"
+        "Imprecision (−1): the 95% CI of the risk difference, 18 fewer to 2 more per 1000, "
+        "crosses the threshold of no effect (0 per 1000); 158 events" in hip[6]
+    )
+    assert (
+        "trials at high risk of bias carry 37.5% of the weight (Beta 2005 37.5%: open trial)"
         in hip[6]
     )
-    assert "38% of the weight from open-label trials (1 of 2)" in hip[6]
     assert hip[7] == "Vitamin D probably makes little or no difference to hip fracture."
     stones = rows[1]
     assert "High" in stones[5] and stones[7] == "Vitamin D increases kidney stones."

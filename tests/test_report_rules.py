@@ -63,54 +63,65 @@ def test_revman_like_formats(func, args, expected):
 # --- GRADE ----------------------------------------------------------------------------------
 
 
+# The rules themselves are tested in tests/test_grade.py; these go through the bridge
+# grade.certainty(analysis, settings) with the shipped config/report.yaml.
+
+
+def domain(analysis, name):
+    return next(d for d in grade.certainty(analysis, SETTINGS).domains if d.name == name)
+
+
 def test_risk_of_bias_downgrades_when_open_label_weight_reaches_the_threshold():
     a = hip()
-    assert grade.risk_of_bias(a, SETTINGS["grade"]["risk_of_bias"]).levels == 0
+    assert domain(a, "Risk of bias").levels == 0
     a["studies"][0]["blinding"] = "open"  # now 100% of the weight is open-label
-    d = grade.risk_of_bias(a, SETTINGS["grade"]["risk_of_bias"])
-    assert (
-        d.levels == 1 and d.reason == "serious: 100% of the weight from open-label trials (2 of 2)"
+    d = domain(a, "Risk of bias")
+    assert d.levels == 1 and d.reason.startswith(
+        "trials at high risk of bias carry 100.0% of the weight (Alpha 2001 62.5%: open trial; Beta 2005 37.5%: open trial)"
     )
 
 
 def test_inconsistency_from_i2_and_from_the_prediction_interval():
     a = hip()
-    rules_ = SETTINGS["grade"]["inconsistency"]
-    assert grade.inconsistency(a, rules_).levels == 0
-    a["overall"]["i2"] = 62.0
-    assert grade.inconsistency(a, rules_).reason == "serious: I² = 62% (above 50%)"
+    assert domain(a, "Inconsistency").levels == 0
+    a["overall"]["i2"] = 62.0  # Alpha (RR 0.67) and Beta (RR 1.07) lie on both sides of 1
+    assert domain(a, "Inconsistency").reason.startswith(
+        "I² of 62% (at least 50%) with point estimates on both sides of the threshold of no effect"
+    )
     b = hip()
     b["overall"] = pooled(0.81, 0.70, 0.94, 0.01, 2, i2=30.0, pi=(0.55, 1.2))
-    d = grade.inconsistency(b, rules_)
-    assert d.levels == 1 and "prediction interval (0.55 to 1.20) includes no effect" in d.reason
+    d = domain(b, "Inconsistency")
+    assert (
+        d.levels == 1
+        and "prediction interval, 0.55 to 1.20, crosses the threshold of no effect" in d.reason
+    )
 
 
 def test_imprecision_levels_from_ci_thresholds_and_events():
-    rules_ = SETTINGS["grade"]["imprecision"]
     a = hip()
-    assert grade.imprecision(a, rules_).levels == 1  # CI 0.62 to 1.04 crosses 1
+    assert domain(a, "Imprecision").levels == 1  # CI 0.62 to 1.04: 18 fewer to 2 more per 1000
     a["overall"] = pooled(0.9, 0.6, 1.4, 0.5, 2)
-    assert grade.imprecision(a, rules_).levels == 2  # crosses 0.75 and 1.25
+    assert domain(a, "Imprecision").levels == 2  # crosses 0.75 and 1.25
     a["overall"] = pooled(0.8, 0.7, 0.9, 0.001, 2)
-    d = grade.imprecision(a, rules_)
-    assert (
-        d.levels == 1
-        and d.reason == "serious: 158 events, fewer than the optimal information size of 300"
+    d = domain(a, "Imprecision")
+    assert d.levels == 1 and d.reason.endswith(
+        "does not cross the threshold of no effect (0 per 1000); 158 events, below the optimal information size of 300 events"
     )
     a["studies"][0]["events_treat"] = 400
-    assert grade.imprecision(a, rules_).levels == 0
+    assert domain(a, "Imprecision").levels == 0
 
 
 def test_publication_bias_only_from_ten_trials():
-    rules_ = SETTINGS["grade"]["publication_bias"]
     a = hip()
     a["egger"] = {"p_value": 0.03, "k": 2}
-    assert grade.publication_bias(a, rules_).levels == 0  # k = 2 < 10: not assessable
-    a["overall"]["k"] = 12
-    d = grade.publication_bias(a, rules_)
-    assert d.levels == 1 and d.reason == "suspected: Egger's test P = 0.03"
+    assert domain(a, "Publication bias").judgement == "not assessed"  # k = 2 < 10
+    a["egger"]["k"] = 12
+    d = domain(a, "Publication bias")
+    assert d.levels == 1 and d.reason.startswith(
+        "Egger's test for funnel-plot asymmetry P = 0.03 (12 trials)"
+    )
     a["egger"]["p_value"] = 0.4
-    assert grade.publication_bias(a, rules_).levels == 0
+    assert domain(a, "Publication bias").levels == 0
 
 
 def test_certainty_symbols_and_floor():
