@@ -48,8 +48,11 @@ def analysed(folder: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         for dataset in datasets(config):
             out = Path(config["paths"]["results"]) / "analyses"
             results[dataset] = analyse_stage(
-                config, dataset, Path(config["paths"]["processed"]) / f"{dataset}.csv",
-                out / f"{dataset}.json", out / f"{dataset}_summary.csv",
+                config,
+                dataset,
+                Path(config["paths"]["processed"]) / f"{dataset}.csv",
+                out / f"{dataset}.json",
+                out / f"{dataset}_summary.csv",
             )
     return config, results
 

@@ -13,14 +13,12 @@ Sterne et al., BMJ 2011;343:d4002.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_report_content import make_results
 
 from evsynth.errors import AnalysisInputError, EvsynthError
 from evsynth.report import grade as g
@@ -653,52 +651,3 @@ def test_settings_merge_outcome_over_review_wide_values():
 def test_settings_errors_name_the_key(patch, message):
     with pytest.raises(g.GradeSettingsError, match=message):
         g.grade_settings({**YAML, **patch}, "x", source="config/report.yaml")
-
-
-# --- the bridge from today's analysis dict ---------------------------------------------------
-
-LEGACY = {
-    "grade": {
-        "start": "high",
-        "risk_of_bias": {"high_risk_blinding": ["open"], "serious_share": 0.5},
-        "inconsistency": {"i2_serious": 50, "pi_crosses_when_ci_does_not": True},
-        "imprecision": {
-            "appreciable_benefit": 0.75,
-            "appreciable_harm": 1.25,
-            "optimal_information_size": 300,
-        },
-        "publication_bias": {"min_k": 10, "egger_p": 0.10},
-        "indirectness": {"kidney-stones": {"levels": 0, "reason": "no concern"}},
-        "labels": {4: "high", 3: "moderate", 2: "low", 1: "very low"},
-    }
-}
-
-
-def test_bridge_certainty_from_todays_analysis_dict():
-    hip = copy.deepcopy(make_results()["fractures"]["analyses"][0])
-    c = g.certainty(hip, LEGACY)
-    # RR 0.81 (0.62 to 1.04) at control risk 4.7%: 18 fewer to 2 more per 1000 → −1;
-    # 158 events against the legacy OIS of 300 events.
-    assert (c.level, c.label) == (3, "moderate")
-    imp = c.domains[3]
-    assert imp.reason == (
-        "the 95% CI of the risk difference, 18 fewer to 2 more per 1000, crosses the threshold "
-        "of no effect (0 per 1000); 158 events, below the optimal information size of 300 events"
-    )
-    rob = c.domains[0]
-    assert (
-        rob.levels == 0
-        and "high risk of bias carry 37.5% of the weight (Beta 2005 37.5%: open trial)"
-        in rob.reason
-    )
-    hip["studies"][0]["blinding"] = "open"  # now all of the weight is open-label
-    assert g.certainty(hip, LEGACY).domains[0].levels == 1
-
-
-def test_bridge_reads_indirectness_judgement_and_new_layout():
-    stones = copy.deepcopy(make_results()["kidney_stones"]["analyses"][0])
-    c = g.certainty(stones, LEGACY)
-    assert c.domains[2].reason == "no concern (judged by the review authors)"
-    assert c.level == 4  # RD 0.6 to 7.1 more per 1000 excludes 0; 830 events ≥ 300
-    new = {"grade": {"outcomes": {"kidney-stones": {"imprecision": {"mid_per_1000": 5}}}}}
-    assert g.certainty(stones, new).domains[3].levels == 1  # crosses the MID for harm, 5 more

@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from test_report_content import FIGURES, make_results
+from review_runs import analysed, copy_review, inside
 
-from evsynth.report import build_report
+from evsynth.plots import forest_plot
+from evsynth.plots.output import alt_text, svg_bytes
+from evsynth.stages import report_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -50,29 +51,18 @@ def chromium():
     return CHROMIUM
 
 
-def _real_or_fixture_figures() -> dict[str, str]:
-    """The real hip forest plot when results/figures has it (an SVG from evsynth.plots),
-    else the fixture's small SVG."""
-    real = ROOT / "results" / "figures" / "fractures-hip.forest.svg"
-    if real.exists():
-        return {
-            "fractures-hip.forest.svg": real.read_text(encoding="utf-8"),
-            "fractures-hip.forest.alt.txt": "Forest plot of hip fracture.",
-        }
-    return FIGURES
-
-
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    settings = yaml.safe_load((ROOT / "config" / "report.yaml").read_text(encoding="utf-8"))
-    narrative = yaml.safe_load((ROOT / "config" / "narrative.yaml").read_text(encoding="utf-8"))
-    html = build_report(
-        make_results(), _real_or_fixture_figures(), None, narrative, settings, version="browser"
-    )
-    folder = tmp_path_factory.mktemp("browser")
-    path = folder / "report.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+    """The shipped review's report, analysed in-process, with its hip forest plot drawn."""
+    folder = copy_review(ROOT, tmp_path_factory.mktemp("browser"))
+    config, results = analysed(folder)
+    hip = next(a for a in results["fractures"]["analyses"] if a["id"] == "fractures-hip")
+    figures = folder / "results" / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    (figures / "fractures-hip.forest.svg").write_bytes(svg_bytes(forest_plot(hip)))
+    (figures / "fractures-hip.forest.alt.txt").write_text(alt_text(hip), encoding="utf-8")
+    with inside(folder):
+        return folder / report_stage(config, "results/report.html")
 
 
 def test_screenshot_is_a_non_empty_png(chromium, page, tmp_path):
@@ -239,7 +229,7 @@ def test_rendered_dom_has_visible_sof_table_and_forest_plot_without_errors(
     assert problems == []
     assert result["scripts"] == 0
     assert result["sof"]["visible"] and result["sof"]["w"] > 500 and result["sof"]["h"] > 100
-    assert result["sofRows"] == 2 and result["sofCaption"].startswith("Summary of findings")
+    assert result["sofRows"] == 4 and result["sofCaption"].startswith("Vitamin D compared with")
     assert (
         result["forest"]
         and result["forest"]["visible"]

@@ -30,15 +30,27 @@ def bcg(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with inside(folder):
         narrative = load_narrative("config/narrative.yaml")
         settings = load_settings("config/report.yaml", config, narrative)
-    return {"folder": folder, "config": config, "results": results, "narrative": narrative,
-            "settings": settings}
+    return {
+        "folder": folder,
+        "config": config,
+        "results": results,
+        "narrative": narrative,
+        "settings": settings,
+    }
 
 
-def render(bcg: dict[str, Any], results=None, settings=None, previous=None, figures=None,
-           narrative=None) -> str:
-    return build_report(results or bcg["results"], figures or {}, previous,
-                        narrative or bcg["narrative"], settings or bcg["settings"], bcg["config"],
-                        version="test-version")
+def render(
+    bcg: dict[str, Any], results=None, settings=None, previous=None, figures=None, narrative=None
+) -> str:
+    return build_report(
+        results or bcg["results"],
+        figures or {},
+        previous,
+        narrative or bcg["narrative"],
+        settings or bcg["settings"],
+        bcg["config"],
+        version="test-version",
+    )
 
 
 def text_of(page: str) -> str:
@@ -53,7 +65,8 @@ def analysis(bcg, aid: str) -> dict[str, Any]:
 def test_pooled_numbers_are_the_results_formatted(bcg) -> None:
     text = text_of(render(bcg))
     tb = analysis(bcg, "tb")["overall"]
-    estimate = f"RR {fmt.ratio(tb['estimate_exp'])}, 95% CI {fmt.interval(tb['ci_low_exp'], tb['ci_high_exp'])}"
+    ci = fmt.interval(tb["ci_low_exp"], tb["ci_high_exp"])
+    estimate = f"RR {fmt.ratio(tb['estimate_exp'])}, 95% CI {ci}"
     assert estimate in text
     assert f"{fmt.interval(tb['pi_low_exp'], tb['pi_high_exp'])}" in text
     assert fmt.count(tb["participants"]) in text
@@ -64,8 +77,9 @@ def test_every_word_comes_from_the_review(bcg) -> None:
     assert shipped_words_in(page) == []
     assert "Risk with no vaccination (assumed)" in html.unescape(page)
     assert "<title>BCG vaccine for preventing tuberculosis</title>" in page
-    assert "BCG vaccination probably reduces tuberculosis" in text_of(page) or \
-        "BCG vaccination reduces tuberculosis" in text_of(page)
+    assert "BCG vaccination probably reduces tuberculosis" in text_of(
+        page
+    ) or "BCG vaccination reduces tuberculosis" in text_of(page)
 
 
 def test_default_bottom_line_is_each_analysis_statement_with_its_certainty(bcg) -> None:
@@ -83,8 +97,10 @@ def test_summary_of_findings_layout(bcg) -> None:
     tb = analysis(bcg, "tb")
     absolute = tb["absolute"]
     low, high = absolute["difference_per_1000_ci"]
-    expected = (f"{fmt.count(abs(round(absolute['difference_per_1000'])))} fewer per 1,000 "
-                f"(from {fmt.count(abs(round(low)))} fewer to {fmt.count(abs(round(high)))} fewer)")
+    expected = (
+        f"{fmt.count(abs(round(absolute['difference_per_1000'])))} fewer per 1,000 "
+        f"(from {fmt.count(abs(round(low)))} fewer to {fmt.count(abs(round(high)))} fewer)"
+    )
     assert expected in text_of(table)
     assert f"{fmt.count(tb['overall']['participants'])} in 13 trials" in text_of(table)
     letters = re.findall(r'href="#sof-note-([a-z])"', table)
@@ -124,8 +140,17 @@ def test_names_are_escaped(bcg) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quotes&#34;" in page
 
 
-@pytest.mark.parametrize("url", ["javascript:alert(1)", "JavaScript:alert(1)", " data:text/html,x",
-                                 "vbscript:x", "//evil.example", "http://ok.example/a b"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        " data:text/html,x",
+        "vbscript:x",
+        "//evil.example",
+        "http://ok.example/a b",
+    ],
+)
 def test_only_http_urls_are_linked(url: str) -> None:
     assert not safe_url(url)
     assert safe_url("https://doi.org/10.1000/x")
@@ -133,8 +158,10 @@ def test_only_http_urls_are_linked(url: str) -> None:
 
 def test_a_javascript_url_in_the_narrative_is_refused_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "narrative.yaml"
-    path.write_text("blocks: {}\nreferences:\n  - id: a\n    citation: A\n"
-                    "    url: \"javascript:alert(1)\"\n", encoding="utf-8")
+    path.write_text(
+        'blocks: {}\nreferences:\n  - id: a\n    citation: A\n    url: "javascript:alert(1)"\n',
+        encoding="utf-8",
+    )
     with pytest.raises(DataValidationError) as caught:
         load_narrative(path)
     assert caught.value.problems == [
@@ -152,16 +179,20 @@ def test_a_source_url_that_is_not_http_is_not_linked(bcg) -> None:
 
 def test_report_settings_errors_name_the_line_and_key(bcg, tmp_path: Path) -> None:
     path = tmp_path / "report.yaml"
-    path.write_text("alpha: 0.05\nsections:\n  - id: x\n    heading: X\n    analyses: [tb, nope]\n"
-                    "bottom_line:\n  - analyses: [tb]\n    say: \"{unknown} word\"\n",
-                    encoding="utf-8")
+    path.write_text(
+        "alpha: 0.05\nsections:\n  - id: x\n    heading: X\n    analyses: [tb, nope]\n"
+        'bottom_line:\n  - analyses: [tb]\n    say: "{unknown} word"\n',
+        encoding="utf-8",
+    )
     with pytest.raises(DataValidationError) as caught:
         load_settings(path, bcg["config"], bcg["narrative"])
     problems = caught.value.problems
-    assert any(p.startswith(f"{path}:5: sections.0.analyses.1: 'nope' is not one of") for p in
-               problems), problems
-    assert any(p.startswith(f"{path}:8: bottom_line.0.say: unknown word(s) ['unknown']") for p in
-               problems), problems
+    assert any(
+        p.startswith(f"{path}:5: sections.0.analyses.1: 'nope' is not one of") for p in problems
+    ), problems
+    assert any(
+        p.startswith(f"{path}:8: bottom_line.0.say: unknown word(s) ['unknown']") for p in problems
+    ), problems
 
 
 def test_build_is_deterministic_and_self_contained(bcg) -> None:
@@ -209,23 +240,41 @@ def test_changes_against_previous_results_are_listed(bcg) -> None:
 
 
 def test_report_rule_quantifiers(bcg) -> None:
-    settings = {**bcg["settings"], "bottom_line": [
-        {"analyses": ["tb", "tb-hksj"], "when": "benefit", "quantifier": "all",
-         "say": "All of {outcomes} favour {intervention}: {list}.",
-         "otherwise": "Not all."},
-        {"analyses": ["tb"], "when": "harm", "quantifier": "any", "say": "Harm.",
-         "otherwise": "No harm for {outcomes}."},
-        {"analyses": ["tb"], "subgroup": {"variable": "alloc", "group": "random"},
-         "when": "benefit", "say": "In {group} trials: {estimate} ({trials})."},
-    ]}
+    settings = {
+        **bcg["settings"],
+        "bottom_line": [
+            {
+                "analyses": ["tb", "tb-hksj"],
+                "when": "benefit",
+                "quantifier": "all",
+                "say": "All of {outcomes} favour {intervention}: {list}.",
+                "otherwise": "Not all.",
+            },
+            {
+                "analyses": ["tb"],
+                "when": "harm",
+                "quantifier": "any",
+                "say": "Harm.",
+                "otherwise": "No harm for {outcomes}.",
+            },
+            {
+                "analyses": ["tb"],
+                "subgroup": {"variable": "alloc", "group": "random"},
+                "when": "benefit",
+                "say": "In {group} trials: {estimate} ({trials}).",
+            },
+        ],
+    }
     text = text_of(render(bcg, settings=settings))
     random = analysis(bcg, "tb")["subgroups"]["alloc"]["groups"]
     group = next(g for g in random if g["group"] == "random")
     assert "All of tuberculosis and tuberculosis (modified" in text
     assert "No harm for ." in text or "No harm for " in text
-    assert (f"In random trials: RR {fmt.ratio(group['estimate_exp'])}, 95% CI "
-            f"{fmt.interval(group['ci_low_exp'], group['ci_high_exp'])} ({group['trials']} trials)."
-            in text)
+    assert (
+        f"In random trials: RR {fmt.ratio(group['estimate_exp'])}, 95% CI "
+        f"{fmt.interval(group['ci_low_exp'], group['ci_high_exp'])} ({group['trials']} trials)."
+        in text
+    )
 
 
 def test_report_settings_of_every_review_and_example_are_valid() -> None:

@@ -1,250 +1,213 @@
-# Expected sentences are kept whole, on one line each, so they read as the report prints them.
-# ruff: noqa: E501
-"""The rules that turn results into words: number formats, GRADE domains, sentence choice.
-
-Each rule is exercised on both sides of its threshold, so a change of data that crosses a
-threshold is seen to flip the sentence.
-"""
+"""The sentence rules of evsynth.report.rules and the GRADE inputs built from results: each
+rule flips where its threshold says, with the review's words."""
 
 from __future__ import annotations
 
-import copy
 import math
-from pathlib import Path
 
 import pytest
-import yaml
-from test_report_content import make_results, pooled
 
-from evsynth.report import conclusions as rules
 from evsynth import format as fmt
-from evsynth.report import grade
+from evsynth.report import rules
+from evsynth.report.certainty import grade_inputs
+from evsynth.report.settings import with_defaults
 
-ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = yaml.safe_load((ROOT / "config" / "report.yaml").read_text(encoding="utf-8"))
-
-
-def hip():
-    return copy.deepcopy(make_results()["fractures"]["analyses"][0])
+REVIEW = {"intervention": "exercise", "control": "usual care"}
+SETTINGS = with_defaults({}, {"analyses": {"pain": {}}, "markers": {}})
 
 
-def stones():
-    return copy.deepcopy(make_results()["kidney_stones"]["analyses"][0])
+def pooled(est: float, low: float, high: float, **extra: object) -> dict[str, object]:
+    out: dict[str, object] = {
+        "estimate": math.log(est),
+        "ci_low": math.log(low),
+        "ci_high": math.log(high),
+        "estimate_exp": est,
+        "ci_low_exp": low,
+        "ci_high_exp": high,
+        "trials": 4,
+        "k": 4,
+        "comparisons": 4,
+        "p_value": 0.2,
+        "i2": 30.0,
+        "tau2": 0.01,
+        "participants": 800,
+        "participants_trials": 4,
+        "events": 120,
+        "pi_low_exp": None,
+        "pi_high_exp": None,
+        "pi_low": None,
+        "pi_high": None,
+        "model": "random",
+    }
+    out.update(extra)
+    return out
 
 
-# --- format ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("func", "args", "expected"),
-    [
-        (fmt.ratio, (0.8861,), "0.89"),
-        (fmt.ratio, (None,), "—"),
-        (fmt.interval, (0.78, 0.9912), "0.78 to 0.99"),
-        (fmt.p_value, (0.00004,), "P < 0.001"),
-        (fmt.p_value, (0.0042,), "P = 0.004"),
-        (fmt.p_value, (0.2544,), "P = 0.25"),
-        (fmt.p_value, (0.9999,), "P = 1.00"),
-        (fmt.count, (18176,), "18,176"),
-        (fmt.count, (float("nan"),), "—"),
-        (fmt.percent, (11.555,), "12%"),
-        (fmt.share, (0.375,), "38%"),
-        (fmt.tau2, (0.0065285,), "0.007"),
-        (fmt.tau2, (0.0002,), "< 0.001"),
-        (fmt.value, (-257.0,), "-257"),
-        (fmt.value, (0.04,), "0.04"),
-        (fmt.years, (7,), "7.0"),
-    ],
-)
-def test_revman_like_formats(func, args, expected):
-    assert func(*args) == expected
-
-
-# --- GRADE ----------------------------------------------------------------------------------
-
-
-# The rules themselves are tested in tests/test_grade.py; these go through the bridge
-# grade.certainty(analysis, settings) with the shipped config/report.yaml.
-
-
-def domain(analysis, name):
-    return next(d for d in grade.certainty(analysis, SETTINGS).domains if d.name == name)
-
-
-def test_risk_of_bias_downgrades_when_open_label_weight_reaches_the_threshold():
-    a = hip()
-    assert domain(a, "Risk of bias").levels == 0
-    a["studies"][0]["blinding"] = "open"  # now 100% of the weight is open-label
-    d = domain(a, "Risk of bias")
-    assert d.levels == 1 and d.reason.startswith(
-        "trials at high risk of bias carry 100.0% of the weight (Alpha 2001 62.5%: open trial; Beta 2005 37.5%: open trial)"
-    )
-
-
-def test_inconsistency_from_i2_and_from_the_prediction_interval():
-    a = hip()
-    assert domain(a, "Inconsistency").levels == 0
-    a["overall"]["i2"] = 62.0  # Alpha (RR 0.67) and Beta (RR 1.07) lie on both sides of 1
-    assert domain(a, "Inconsistency").reason.startswith(
-        "I² of 62% (at least 50%) with point estimates on both sides of the threshold of no effect"
-    )
-    b = hip()
-    b["overall"] = pooled(0.81, 0.70, 0.94, 0.01, 2, i2=30.0, pi=(0.55, 1.2))
-    d = domain(b, "Inconsistency")
-    assert (
-        d.levels == 1
-        and "prediction interval, 0.55 to 1.20, crosses the threshold of no effect" in d.reason
-    )
-
-
-def test_imprecision_levels_from_ci_thresholds_and_events():
-    a = hip()
-    assert domain(a, "Imprecision").levels == 1  # CI 0.62 to 1.04: 18 fewer to 2 more per 1000
-    a["overall"] = pooled(0.9, 0.6, 1.4, 0.5, 2)
-    assert domain(a, "Imprecision").levels == 2  # crosses 0.75 and 1.25
-    a["overall"] = pooled(0.8, 0.7, 0.9, 0.001, 2)
-    d = domain(a, "Imprecision")
-    assert d.levels == 1 and d.reason.endswith(
-        "does not cross the threshold of no effect (0 per 1000); 158 events, below the optimal information size of 300 events"
-    )
-    a["studies"][0]["events_treat"] = 400
-    assert domain(a, "Imprecision").levels == 0
-
-
-def test_publication_bias_only_from_ten_trials():
-    a = hip()
-    a["egger"] = {"p_value": 0.03, "k": 2}
-    assert domain(a, "Publication bias").judgement == "not assessed"  # k = 2 < 10
-    a["egger"]["k"] = 12
-    d = domain(a, "Publication bias")
-    assert d.levels == 1 and d.reason.startswith(
-        "Egger's test for funnel-plot asymmetry P = 0.03 (12 trials)"
-    )
-    a["egger"]["p_value"] = 0.4
-    assert domain(a, "Publication bias").levels == 0
-
-
-def test_certainty_symbols_and_floor():
-    a = hip()
-    a["overall"] = pooled(0.9, 0.6, 1.4, 0.5, 2, i2=70.0)
-    a["studies"][0]["blinding"] = "open"
-    c = grade.certainty(a, SETTINGS)
-    assert (c.level, c.label, c.symbols) == (1, "very low", "⊕⊝⊝⊝")
-    assert [d.name for d in c.downgrades] == ["Risk of bias", "Inconsistency", "Imprecision"]
-
-
-# --- sentences ------------------------------------------------------------------------------
+def analysis(est: float, low: float, high: float, higher_is: str = "worse") -> dict[str, object]:
+    return {
+        "id": "pain",
+        "title": "Chronic pain",
+        "measure": "RR",
+        "measures": ["RR"],
+        "scale": "log",
+        "level": 0.95,
+        "higher_is": higher_is,
+        "overall": pooled(est, low, high),
+        "studies": [],
+        "subgroups": {},
+        "meta_regression": {},
+    }
 
 
 @pytest.mark.parametrize(
-    ("level", "benefit", "no_difference"),
+    ("est", "low", "high", "higher_is", "expected"),
     [
-        (
-            4,
-            "Vitamin D reduces hip fracture",
-            "Vitamin D makes little or no difference to hip fracture",
-        ),
-        (
-            3,
-            "Vitamin D probably reduces hip fracture",
-            "Vitamin D probably makes little or no difference to hip fracture",
-        ),
-        (
-            2,
-            "Vitamin D may reduce hip fracture",
-            "Vitamin D may make little or no difference to hip fracture",
-        ),
-        (
-            1,
-            "The evidence is very uncertain about the effect of vitamin D on hip fracture",
-            "The evidence is very uncertain about the effect of vitamin D on hip fracture",
-        ),
+        (0.8, 0.7, 0.9, "worse", "benefit"),
+        (0.8, 0.7, 0.9, "better", "harm"),
+        (1.3, 1.1, 1.5, "worse", "harm"),
+        (0.8, 0.6, 1.0, "worse", "no_difference"),  # a bound on the null includes it
+        (0.8, 0.6, 1.1, "worse", "no_difference"),
     ],
 )
-def test_grade_wording_by_certainty_and_direction(level, benefit, no_difference):
-    cert = grade.Certainty(level, SETTINGS["grade"]["labels"][level], grade.SYMBOLS[level])
-    a = hip()
-    assert rules.effect_statement(a, cert, SETTINGS) == no_difference
-    a["overall"] = pooled(0.81, 0.70, 0.94, 0.01, 2)
-    assert rules.effect_statement(a, cert, SETTINGS) == benefit
+def test_direction(est, low, high, higher_is, expected) -> None:
+    assert rules.direction(analysis(est, low, high, higher_is)) == expected
 
 
-def test_harm_direction_when_ci_above_one():
-    a = stones()
-    assert rules.direction(a) == "harm"
-    a["overall"] = pooled(1.05, 0.9, 1.2, 0.4, 1)
-    assert rules.direction(a) == "no_difference"
-    a["events_are"] = "beneficial"
-    a["overall"] = pooled(1.17, 1.03, 1.34, 0.02, 1)
-    assert rules.direction(a) == "benefit"
+def test_trials_counts_trials_and_names_comparisons() -> None:
+    assert rules.trials({"trials": 1, "comparisons": 1}) == "1 trial"
+    assert rules.trials({"trials": 7, "comparisons": 8}) == "7 trials (8 comparisons)"
 
 
-def test_subgroup_sentence_flips_at_the_threshold():
-    a = hip()
-    text = rules.subgroup_sentence(a, "dose_band", SETTINGS)
-    assert text.startswith(
-        "The effect on hip fracture differs by daily-equivalent dose"
-    )  # P = 0.09 < 0.10
-    a["subgroups"]["dose_band"]["p_value"] = 0.27
-    assert rules.subgroup_sentence(a, "dose_band", SETTINGS).startswith(
-        "No evidence of a difference in the effect on hip fracture between daily-equivalent dose subgroups"
+def test_estimate_text_names_mixed_measures_and_the_level() -> None:
+    a = analysis(0.8, 0.7, 0.9)
+    assert rules.estimate_text(a) == "RR 0.80, 95% CI 0.70 to 0.90"
+    a.update(measures=["RR", "HR"], level=0.9)
+    assert rules.estimate_text(a) == "RR/HR 0.80, 90% CI 0.70 to 0.90"
+
+
+def test_subgroup_sentence_flips_at_the_threshold() -> None:
+    a = analysis(0.8, 0.7, 0.9)
+    groups = [
+        {"group": "short", **pooled(0.7, 0.6, 0.8)},
+        {"group": "long", **pooled(0.95, 0.8, 1.1)},
+    ]
+    a["subgroups"] = {
+        "duration": {
+            "title": "Programme length",
+            "groups": groups,
+            "q_between": 3.0,
+            "df": 1,
+            "p_value": 0.099,
+        }
+    }
+    assert rules.subgroup_sentence(a, "duration", SETTINGS).startswith(
+        "The effect on chronic pain differs by programme length (short and long; "
+    )
+    a["subgroups"]["duration"]["p_value"] = 0.101
+    assert rules.subgroup_sentence(a, "duration", SETTINGS).startswith(
+        "No evidence of a difference in the effect on chronic pain between programme length"
     )
 
 
-def test_dose_sentence_flips_with_the_slope_p_value():
-    a = hip()
-    text = rules.dose_sentence(a, "daily_equivalent_iu", SETTINGS)
-    ratio = fmt.ratio(math.exp(1000 * -0.0005))
-    assert text == (
-        f"No evidence that the effect on hip fracture changes with the daily dose (RR ratio per 1,000 IU/day "
-        f"{ratio} (95% CI 0.22 to 1.65); P = 0.33; 2 trials)."
-    )
-    a["meta_regression"]["daily_equivalent_iu"]["p_value"][1] = 0.01
-    assert rules.dose_sentence(a, "daily_equivalent_iu", SETTINGS).startswith(
-        "Higher daily doses go with a larger benefit on hip fracture"
+def test_regression_sentence_per_configured_units_and_flip() -> None:
+    a = analysis(0.8, 0.7, 0.9)
+    reg = {
+        "variable": "weeks",
+        "title": "Programme length",
+        "unit": "weeks",
+        "per": 10,
+        "coef": [0.0, -0.02],
+        "ci_low": [-0.1, -0.03],
+        "ci_high": [0.1, -0.01],
+        "p_value": [0.9, 0.049],
+        "k": 6,
+        "names": ["intercept", "weeks"],
+    }
+    text = rules.regression_sentence(a, reg, SETTINGS)
+    assert f"by a factor of {fmt.ratio(math.exp(-0.2))} per 10 weeks" in text
+    assert text.startswith("Higher programme length goes with a more favourable effect")
+    reg["p_value"] = [0.9, 0.051]
+    assert rules.regression_sentence(a, reg, SETTINGS).startswith("No evidence that the effect")
+    reg["note"] = "not estimable: 2 trials"
+    assert rules.regression_sentence(a, reg, SETTINGS) == (
+        "Meta-regression on programme length: not estimable: 2 trials."
     )
 
 
-def test_nnh_sentence_needs_a_risk_difference_ci_above_zero():
-    nnt = stones()["single_trial_nnt"]
-    text = rules.nnh_sentence(nnt, "kidney stones", "WHI")
-    assert text.startswith(
-        "In WHI, over 7.0 years, one additional person had kidney stones for every 273 treated"
-    )
-    nnt = {**nnt, "rd_ci_low": -0.001, "ci_label": "NNTH 150 to ∞ to NNTB 1,000"}
-    assert rules.nnh_sentence(nnt, "kidney stones", "WHI").startswith(
-        "In WHI, over 7.0 years, no clear difference in kidney stones (NNTH 273, 95% CI NNTH 150 to ∞ to NNTB 1,000"
-    )
-
-
-def test_marker_rule_uses_the_published_ci_then_p_and_never_invents_numbers():
-    markers = make_results()["avadec_markers"]["markers"][0]["markers"]
-    valve, mgp, velocity, eat = markers
-    assert rules.marker_effect(valve)["verdict"] == "no_difference"
-    assert rules.marker_effect(mgp)["verdict"] == "changed"  # P <0.001
+def test_nnt_sentence_needs_a_risk_difference_ci_beyond_zero() -> None:
+    nnt = {
+        "label": "NNTH 273",
+        "ci_label": "NNTH 148 to NNTH 1,712",
+        "treat_risk": 0.0247,
+        "control_risk": 0.021,
+        "direction": "harm",
+        "rd_ci_low": 0.0006,
+        "rd_ci_high": 0.007,
+        "rounded": 273,
+        "follow_up_years": 7.0,
+    }
+    text = rules.nnt_sentence(nnt, "headache", "Trial A", "years")
     assert (
-        rules.marker_effect(velocity)["verdict"] == "no_difference"
-    )  # inconsistent CI: falls back to P 0.21
+        text.startswith(
+            "In Trial A, over 7.0 years, one additional person had headache for every 273 treated"
+        )
+        and "one trial's figure" in text
+    )
+    nnt["rd_ci_low"] = -0.001
+    assert "no clear difference in headache" in rules.nnt_sentence(nnt, "headache", "A", "years")
+
+
+def test_marker_effect_uses_the_published_ci_then_p_and_never_invents() -> None:
     assert (
-        rules.marker_sentence(eat, SETTINGS)
-        == "EAT attenuation: numbers not available in the extracted sources."
+        rules.marker_effect({"mean_difference": -5, "md_ci_low": -8, "md_ci_high": -2})["verdict"]
+        == "changed"
     )
-    flipped = {**valve, "md_ci_low": 5.0, "md_ci_high": 53.0}
-    assert rules.marker_sentence(flipped, SETTINGS).startswith(
-        "aortic valve calcification score: changed"
+    assert (
+        rules.marker_effect({"mean_difference": -5, "md_ci_low": -8, "md_ci_high": -2})["direction"]
+        == "lowered"
     )
+    assert (
+        rules.marker_effect(
+            {
+                "change_treat": 3,
+                "change_control": 1,
+                "difference_of_changes": 2,
+                "p_value": "<0.001",
+            }
+        )["direction"]
+        == "raised"
+    )
+    assert (
+        rules.marker_effect({"p_value": "0.2", "mean_difference": 1})["verdict"] == "no_difference"
+    )
+    assert rules.marker_effect({})["verdict"] is None and rules.marker_effect({})["numbers"] == ""
 
 
-def test_recommendation_flips_with_the_decision_markers():
-    results = make_results()
-    analyses = {a["id"]: a for ds in results.values() for a in ds["analyses"]}
-    markers = results["avadec_markers"]["markers"][0]["markers"]
-    recs = rules.recommendation(analyses, markers, SETTINGS)
-    assert any(
-        r.startswith("Do not add vitamin K2 expecting less valve or vascular calcification")
-        for r in recs
-    )
-    markers[0] = {**markers[0], "md_ci_low": -100.0, "md_ci_high": -5.0, "mean_difference": -50.0}
-    recs = rules.recommendation(analyses, markers, SETTINGS)
-    assert not any(r.startswith("Do not add vitamin K2") for r in recs)
-    assert any(r.startswith("AVADEC reported a change in a calcification measure") for r in recs)
+def test_grade_inputs_carry_trials_risk_of_bias_and_counts() -> None:
+    a = analysis(0.8, 0.7, 0.9)
+    a["studies"] = [
+        {
+            "label": "A",
+            "weight_pct": 60.0,
+            "yi_exp": 0.7,
+            "ci_low_exp": 0.5,
+            "ci_high_exp": 0.9,
+            "risk_of_bias": {"overall": "high", "support": "open", "attrition": 0.3},
+        },
+        {
+            "label": "B",
+            "weight_pct": 40.0,
+            "yi_exp": 0.9,
+            "ci_low_exp": 0.7,
+            "ci_high_exp": 1.1,
+            "risk_of_bias": {},
+        },
+    ]
+    a["absolute"] = {"control_risk": 0.1}
+    inputs = grade_inputs(a)
+    assert [t.weight for t in inputs.trials] == [0.6, 0.4]
+    assert inputs.trials[0].rob.overall.level == "high" and inputs.trials[0].attrition == 0.3
+    assert inputs.trials[1].rob.overall is None
+    assert (inputs.k, inputs.participants, inputs.events, inputs.control_risk) == (4, 800, 120, 0.1)
+    a["overall"]["participants_trials"] = 3  # one trial without arm sizes: total unknown
+    assert grade_inputs(a).participants is None

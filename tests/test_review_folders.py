@@ -64,8 +64,9 @@ def test_pooled_result_equals_metafor(runs, review: str, analysis_id: str) -> No
 def test_study_effects_weights_order_equal_metafor(runs, review: str, analysis_id: str) -> None:
     expected = next(a for a in FIXTURE[review]["analyses"] if a["id"] == analysis_id)
     studies = {s["study_id"]: s for s in runs[review][analysis_id]["studies"]}
-    for sid, yi, vi in zip(*(expected["studies"][k] for k in ("study_id", "yi", "vi")),
-                           strict=True):
+    for sid, yi, vi in zip(
+        *(expected["studies"][k] for k in ("study_id", "yi", "vi")), strict=True
+    ):
         assert close(studies[sid]["yi"], yi) and close(studies[sid]["vi"], vi), sid
 
 
@@ -98,8 +99,9 @@ def test_leave_one_out_and_cumulative_equal_metafor(runs, review, analysis_id):
     label = {s["study_id"]: s["label"] for s in got["studies"]}
     rows = {r["label"]: r for r in got.get("leave_one_out") or []}
     loo = expected.get("leave_one_out") or {}
-    for sid, est, se in zip(loo.get("study_id", []), loo.get("estimate", []), loo.get("se", []),
-                            strict=True):
+    for sid, est, se in zip(
+        loo.get("study_id", []), loo.get("estimate", []), loo.get("se", []), strict=True
+    ):
         assert close(rows[label[sid]]["estimate"], est) and close(rows[label[sid]]["se"], se), sid
     assert len(rows) == len(loo.get("study_id", []))
     cum = expected.get("cumulative") or {}
@@ -117,15 +119,30 @@ def test_subgroup_test_p_value_is_not_estimable_with_one_group(runs) -> None:
 
 
 def _snakemake(folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
-           str(folder), "--cores", "2", "--quiet", "all", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(folder),
+        "--cores",
+        "2",
+        "--quiet",
+        "all",
+        *extra,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=folder.parent)
 
 
 def _all_text(folder: Path) -> str:
     parts = [folder.joinpath("results", "report.html").read_text(encoding="utf-8")]
-    parts += [p.read_text(encoding="utf-8") for p in (folder / "results" / "figures").glob("*")
-              if p.suffix in (".svg", ".txt")]
+    parts += [
+        p.read_text(encoding="utf-8")
+        for p in (folder / "results" / "figures").glob("*")
+        if p.suffix in (".svg", ".txt")
+    ]
     return "\n".join(parts)
 
 
@@ -145,8 +162,9 @@ def test_a_review_runs_from_its_own_folder_and_speaks_its_own_words(tmp_path: Pa
 @pytest.mark.e2e
 def test_make_report_review_runs_another_review(tmp_path: Path) -> None:
     folder = copy_review(REVIEWS / "normand1999", tmp_path / "normand")
-    done = subprocess.run(["make", "-C", str(ROOT), "report", f"REVIEW={folder}"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["make", "-C", str(ROOT), "report", f"REVIEW={folder}"], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = (folder / "results/report.html").read_text(encoding="utf-8")
     assert shipped_words_in(_all_text(folder)) == []
@@ -157,14 +175,18 @@ def test_make_report_review_runs_another_review(tmp_path: Path) -> None:
 @pytest.mark.parametrize("example", ["binary", "continuous"])
 def test_evsynth_new_writes_a_review_that_runs(tmp_path: Path, example: str) -> None:
     folder = tmp_path / f"my-{example}"
-    made = subprocess.run([sys.executable, "-m", "evsynth", "new", str(folder), "--example",
-                           example], capture_output=True, text=True)
+    made = subprocess.run(
+        [sys.executable, "-m", "evsynth", "new", str(folder), "--example", example],
+        capture_output=True,
+        text=True,
+    )
     assert made.returncode == 0, made.stderr
     done = _snakemake(folder)
     assert done.returncode == 0, done.stderr[-3000:]
     assert shipped_words_in(_all_text(folder)) == []
-    again = subprocess.run([sys.executable, "-m", "evsynth", "new", str(folder)],
-                           capture_output=True, text=True)
+    again = subprocess.run(
+        [sys.executable, "-m", "evsynth", "new", str(folder)], capture_output=True, text=True
+    )
     assert again.returncode == 1 and "not empty" in again.stderr
     assert "Traceback" not in again.stderr
 
@@ -177,21 +199,57 @@ def test_a_non_editable_install_renders_a_report(tmp_path: Path) -> None:
     venv.EnvBuilder(system_site_packages=True, with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
     source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "results", "data", "tests", ".snakemake", "__pycache__", "*.egg-info",
-        "build", "bench"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv",
+            ".git",
+            "results",
+            "data",
+            "tests",
+            ".snakemake",
+            "__pycache__",
+            "*.egg-info",
+            "build",
+            "bench",
+        ),
+    )
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     installed = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", str(source)], capture_output=True, text=True, env=clean)
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean,
+    )
     assert installed.returncode == 0, installed.stderr[-2000:]
-    where = subprocess.run([str(python), "-c", "import evsynth; print(evsynth.__file__)"],
-                           capture_output=True, text=True, env=clean, cwd=tmp_path)
+    where = subprocess.run(
+        [str(python), "-c", "import evsynth; print(evsynth.__file__)"],
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=tmp_path,
+    )
     assert "site-packages" in where.stdout and str(ROOT) not in where.stdout
     folder = tmp_path / "review"
     for args in (["new", str(folder)], ["run", str(folder)]):
-        done = subprocess.run([str(python), "-m", "evsynth", *args], capture_output=True,
-                              text=True, env=clean, cwd=tmp_path)
+        done = subprocess.run(
+            [str(python), "-m", "evsynth", *args],
+            capture_output=True,
+            text=True,
+            env=clean,
+            cwd=tmp_path,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
     assert "<svg" in (folder / "results/report.html").read_text(encoding="utf-8")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -29,8 +28,14 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         report_stage(config, "results/report.html")
     text = (folder / "results/report.html").read_text(encoding="utf-8")
     analyses = {a["id"]: a for ds in results.values() for a in ds["analyses"]}
-    return {"folder": folder, "config": config, "results": results, "analyses": analyses,
-            "html": text, "text": _text(text)}
+    return {
+        "folder": folder,
+        "config": config,
+        "results": results,
+        "analyses": analyses,
+        "html": text,
+        "text": _text(text),
+    }
 
 
 def _text(page: str) -> str:
@@ -48,8 +53,11 @@ def test_trials_are_counted_once_whatever_their_comparisons(shipped) -> None:
     for aid, outcome in (("fractures-hip", "hip"), ("fractures-total", "total")):
         pooled = shipped["analyses"][aid]["overall"]
         rows = _included_rows("fractures", outcome)
-        used = [r for r in rows["study_id"] if r in {s["study_id"] for s in
-                                                     shipped["analyses"][aid]["studies"]}]
+        used = [
+            r
+            for r in rows["study_id"]
+            if r in {s["study_id"] for s in shipped["analyses"][aid]["studies"]}
+        ]
         assert pooled["trials"] == len(set(used)) == pooled["k"]
         assert pooled["comparisons"] == len(used)
     hip = shipped["analyses"]["fractures-hip"]["overall"]
@@ -65,9 +73,13 @@ def test_strata_of_one_trial_are_combined_by_mantel_haenszel(shipped) -> None:
     for study in combined:
         lines = [int(r.split(":")[1]) - 2 for r in study["row_ids"]]
         strata = raw.iloc[lines]
-        mh = evsynth.mantel_haenszel(*(strata[c].to_numpy(float) for c in
-                                       ("events_treat", "n_treat", "events_control",
-                                        "n_control")), measure="RR")
+        mh = evsynth.mantel_haenszel(
+            *(
+                strata[c].to_numpy(float)
+                for c in ("events_treat", "n_treat", "events_control", "n_control")
+            ),
+            measure="RR",
+        )
         assert study["yi"] == pytest.approx(mh.estimate, rel=1e-12)
         assert study["vi"] == pytest.approx(mh.se**2, rel=1e-12)
 
@@ -86,8 +98,12 @@ def test_no_interval_is_narrower_than_its_wald_interval(shipped) -> None:
         by_row = {r: s for s in analysis["studies"] for r in s["row_ids"]}
         for line in _pooled_lines(analysis):
             studies = {id(by_row[r]): by_row[r] for r in line["row_ids"]}.values()
-            wald = evsynth.pool([s["yi"] for s in studies], [s["vi"] for s in studies],
-                                method=analysis["method"], ci_method="z")
+            wald = evsynth.pool(
+                [s["yi"] for s in studies],
+                [s["vi"] for s in studies],
+                method=analysis["method"],
+                ci_method="z",
+            )
             assert line["ci_high"] - line["ci_low"] >= wald.ci_high - wald.ci_low - 1e-12
             checked += 1
     assert checked > 20
@@ -110,8 +126,10 @@ def test_single_trial_nnh_is_labelled_as_one_trials_figure(shipped) -> None:
     trial = raw.loc[nnt["study_id"]]
     rd = trial["events_treat"] / trial["n_treat"] - trial["events_control"] / trial["n_control"]
     assert nnt["rounded"] == math.floor(1 / rd)  # NNTH rounded down (Altman)
-    assert (f"one additional person had kidney stones for every {nnt['rounded']} treated"
-            in shipped["text"])
+    assert (
+        f"one additional person had kidney stones for every {nnt['rounded']} treated"
+        in shipped["text"]
+    )
     assert "one trial's figure" in shipped["text"]
 
 
@@ -119,17 +137,24 @@ def test_sections_follow_the_review_settings(shipped) -> None:
     headings = re.findall(r"<h2 id=\"[^\"]+\">([^<]+)</h2>", shipped["html"])
     wanted = [html.escape(s["heading"], quote=False) for s in SETTINGS["sections"]]
     assert headings[:2] == ["Bottom line", "Summary of findings"]
-    assert headings[2: 2 + len(wanted)] == wanted
+    assert headings[2 : 2 + len(wanted)] == wanted
 
 
 def test_summary_of_findings_has_gradepro_columns_and_lettered_footnotes(shipped) -> None:
     table = re.search(r'<table id="sof-table".*?</table>', shipped["html"], re.S).group(0)
-    for column in ("Risk with control (assumed)", "Risk difference (95% CI)",
-                   "Relative effect (95% CI)", "Participants (trials)", "Follow-up",
-                   "Certainty of the evidence", "Comments"):
+    for column in (
+        "Risk with control (assumed)",
+        "Risk difference (95% CI)",
+        "Relative effect (95% CI)",
+        "Participants (trials)",
+        "Follow-up",
+        "Certainty of the evidence",
+        "Comments",
+    ):
         assert column in html.unescape(table)
-    assert re.search(r"\d+ (fewer|more) per 1,000 \(from \d+ (fewer|more) to \d+ (fewer|more)\)",
-                     _text(table))
+    assert re.search(
+        r"\d+ (fewer|more) per 1,000 \(from \d+ (fewer|more) to \d+ (fewer|more)\)", _text(table)
+    )
     letters = re.findall(r'href="#sof-note-([a-z])"', table)
     notes = re.findall(r'id="sof-note-([a-z])"', shipped["html"])
     assert letters and set(letters) == set(notes)
@@ -137,19 +162,23 @@ def test_summary_of_findings_has_gradepro_columns_and_lettered_footnotes(shipped
 
 def test_bottom_line_and_recommendation_follow_the_rules(shipped) -> None:
     analyses = shipped["analyses"]
-    fractures = [analyses[a] for a in ("fractures-hip", "fractures-nonvertebral",
-                                       "fractures-total")]
+    fractures = [
+        analyses[a] for a in ("fractures-hip", "fractures-nonvertebral", "fractures-total")
+    ]
 
     def excludes_null(p: dict[str, Any]) -> bool:
         return p["ci_high_exp"] < 1 or p["ci_low_exp"] > 1
 
-    no_benefit = not any(excludes_null(a["overall"]) and a["overall"]["estimate"] < 0
-                         for a in fractures)
+    no_benefit = not any(
+        excludes_null(a["overall"]) and a["overall"]["estimate"] < 0 for a in fractures
+    )
     text = shipped["text"]
-    assert ("Pooled randomised trials show no clear benefit of vitamin D on fractures" in text) \
-        == all(not excludes_null(a["overall"]) for a in fractures)
-    assert ("Routine vitamin D supplementation to prevent fractures is not supported" in text) \
-        == no_benefit
+    assert (
+        "Pooled randomised trials show no clear benefit of vitamin D on fractures" in text
+    ) == all(not excludes_null(a["overall"]) for a in fractures)
+    assert (
+        "Routine vitamin D supplementation to prevent fractures is not supported" in text
+    ) == no_benefit
     assert "excludes no effect" not in text  # no double negative
     assert "In the AVADEC trial, vitamin K2 + D3 versus placebo" in text
 
@@ -158,8 +187,11 @@ def test_each_outcome_shows_its_certainty_on_the_first_screen(shipped) -> None:
     first = shipped["html"].split('<section id="sof"')[0]
     for aid in SETTINGS["sof"]:
         title = shipped["analyses"][aid]["title"]
-        assert re.search(rf">{re.escape(title)}</a>: <span aria-hidden=\"true\">[⊕⊝]+</span> "
-                         r"(high|moderate|low|very low) certainty", first), title
+        assert re.search(
+            rf">{re.escape(title)}</a>: <span aria-hidden=\"true\">[⊕⊝]+</span> "
+            r"(high|moderate|low|very low) certainty",
+            first,
+        ), title
 
 
 def test_mixed_measures_are_labelled_as_such(shipped) -> None:
@@ -167,6 +199,8 @@ def test_mixed_measures_are_labelled_as_such(shipped) -> None:
     measures = {s["measure"] for s in hip["studies"]}
     if len(measures) > 1:
         assert hip["measure_label"] == f"Ratio ({' or '.join(['RR', *sorted(measures - {'RR'})])})"
-        assert "Risk Ratio" not in _text(re.search(
-            r'<table id="analysis-fractures-hip-pooled".*?</table>', shipped["html"],
-            re.S).group(0))
+        assert "Risk Ratio" not in _text(
+            re.search(
+                r'<table id="analysis-fractures-hip-pooled".*?</table>', shipped["html"], re.S
+            ).group(0)
+        )

@@ -102,6 +102,7 @@ class Study:
     counts: Mapping[str, Any] = field(default_factory=dict)
     published: Mapping[str, Any] = field(default_factory=dict)
     columns: Mapping[str, Any] = field(default_factory=dict)
+    risk_of_bias: Mapping[str, Any] = field(default_factory=dict)
     log_scale: bool = True
 
     def to_json(self) -> dict[str, Any]:

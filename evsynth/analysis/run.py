@@ -111,8 +111,24 @@ def _study(unit: Unit, spec: Mapping[str, Any], weight: float, z: float, log: bo
         counts={k: v for k, v in unit.counts.items() if v is not None},
         published=published,
         columns=columns,
+        risk_of_bias=_risk_of_bias(unit, spec["review"].get("risk_of_bias") or {}),
         log_scale=log,
     )
+
+
+def _risk_of_bias(unit: Unit, columns: Mapping[str, str]) -> dict[str, Any]:
+    """The trial's risk-of-bias judgements from the review's columns (``review.risk_of_bias``);
+    attrition as a fraction."""
+    out: dict[str, Any] = {}
+    for key, column in columns.items():
+        value = parts.unit_value(unit, column)
+        if value is None:
+            continue
+        if key == "attrition_pct":
+            out["attrition"] = float(value) / 100
+        else:
+            out[key] = value
+    return out
 
 
 def _labels_distinct(studies: list[Study]) -> list[Study]:

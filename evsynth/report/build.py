@@ -20,6 +20,7 @@ from evsynth import format as fmt
 from evsynth.report import changes as changes_mod
 from evsynth.report import conclusions, grade, rules
 from evsynth.report import context as ctx
+from evsynth.report.certainty import certainty_of
 from evsynth.report.settings import load_narrative, load_settings
 
 TEMPLATE = "report.html.j2"
@@ -199,7 +200,7 @@ def sof_row(
     absolute = analysis.get("absolute") or {}
     letters = []
     for d in cert.downgrades if cert else ():
-        text = f"{d.name} (−{d.levels}): {d.reason}"
+        text = d.footnote
         letter = footnotes.setdefault(text, chr(ord("a") + len(footnotes)))
         letters.append(letter)
     follow = analysis.get("follow_up")
@@ -376,7 +377,7 @@ def conclusions_of(
     analyses = changes_mod.pooled_analyses(cast(Any, results))
     marker_sets = {m["id"]: m for ds in results.values() for m in ds.get("markers", [])}
     certainties = {
-        k: grade.certainty(a, cast(Any, settings)) for k, a in analyses.items() if a.get("overall")
+        k: certainty_of(a, settings["grade"]) for k, a in analyses.items() if a.get("overall")
     }
     sentences: dict[str, str] = {}
     for k, a in analyses.items():

@@ -40,9 +40,8 @@ function of :class:`GradeInputs` and the reviewer's :class:`GradeSettings`, and 
   2011;343:d4002; Cochrane Handbook 5.1 §10.4.3.1); below that "not assessed".
 
 A reviewer's ``{levels, reason}`` for any domain replaces the rule (the rule's numbers stay in
-the footnote). The module reads no analysis JSON: the bridge at the bottom
-(:func:`certainty`, :func:`sof_row`) builds :class:`GradeInputs` from today's analysis dict
-until the report builder does it itself.
+the footnote). The module reads no analysis JSON: :mod:`evsynth.report.certainty` builds
+:class:`GradeInputs` from an analysis's results.
 """
 
 from __future__ import annotations
@@ -55,7 +54,8 @@ from typing import Any, Literal
 from scipy import optimize, stats
 
 from evsynth.errors import AnalysisInputError, EvsynthError
-from evsynth.report import format as fmt
+from evsynth import format as fmt
+from evsynth.meta.absolute import risk_at
 
 SYMBOLS = {4: "⊕⊕⊕⊕", 3: "⊕⊕⊕⊝", 2: "⊕⊕⊝⊝", 1: "⊕⊝⊝⊝"}
 START = {"high": 4, "moderate": 3, "low": 2, "very low": 1}
@@ -212,6 +212,10 @@ class InconsistencySettings:
     i2_serious: float = 50.0
     i2_very_serious: float | None = 75.0
     prediction_interval: bool = True
+    #: The prediction interval speaks of heterogeneity only when there is some: below this
+    #: I² (Higgins et al. 2003, BMJ 327:557: 25% "low") a PI that crosses a threshold the CI
+    #: does not reflects the t quantile and the CI's own width, which imprecision judges.
+    pi_min_i2: float = 25.0
 
 
 @dataclass(frozen=True)
@@ -356,14 +360,11 @@ class JudgementScale:
 
 
 def treat_risk(ratio: float, control_risk: float, measure: str) -> float:
-    """Intervention risk implied by a relative effect at the assumed control risk ACR, as in
-    GRADEpro's Summary of Findings tables (RR and OR: Cochrane Handbook §15.4.4): OR →
-    OR·ACR/(1 − ACR + OR·ACR); HR → 1 − (1 − ACR)^HR; RR and other ratios → ACR·RR."""
-    if measure.upper() == "OR":
-        return ratio * control_risk / (1 - control_risk + ratio * control_risk)
-    if measure.upper() == "HR":
-        return 1 - (1 - control_risk) ** ratio
-    return control_risk * ratio
+    """Intervention risk implied by a relative effect at the assumed control risk, as in
+    GRADEpro's Summary of Findings tables (:func:`evsynth.meta.absolute.risk_at`; a rate ratio
+    or a mix of ratios is applied as a risk ratio)."""
+    kind = measure.upper() if measure.upper() in ("OR", "HR") else "RR"
+    return risk_at(ratio, control_risk, kind)
 
 
 def per_1000_text(x: float) -> str:
@@ -708,7 +709,8 @@ def inconsistency(
             f"I² of {fmt.percent(i2)} (at least {fmt.value(rule.i2_serious)}%) with point "
             f"estimates on both sides of {_threshold_names(scale)}"
         )
-    pi = _pi_crossing(inputs, scale) if rule.prediction_interval else None
+    heterogeneous = inputs.i2 is not None and inputs.i2 >= rule.pi_min_i2
+    pi = _pi_crossing(inputs, scale) if rule.prediction_interval and heterogeneous else None
     if pi:
         signals.append(pi)
     if not signals:
@@ -1061,7 +1063,7 @@ def _convert(key: str, value: Any, where: str, source: str) -> Any:
     if key in ("control_risk", "sd", "difference") and value is None:
         return None
     high = 1.0 if key in _SHARES or key in ("rrr", "alpha", "power", "control_risk") else None
-    high = 100.0 if key.startswith("i2_") else high
+    high = 100.0 if key.startswith("i2_") or key == "pi_min_i2" else high
     return _number(value, where, source, low=0.0, high=high)
 
 
@@ -1103,170 +1105,3 @@ def _judgement(value: Any, where: str, source: str) -> ReviewerJudgement:
     if not isinstance(reason, str) or not reason.strip():
         raise GradeSettingsError(f"{source}: {where}.reason: say why, in words")
     return ReviewerJudgement(int(levels), reason.strip())
-
-
-# =============================================================================================
-# BRIDGE — from today's analysis dict and today's report.yaml ``grade:`` layout.
-# The lead replaces this section when the report builder constructs GradeInputs itself; the
-# functions above never read the analysis JSON.
-# =============================================================================================
-
-
-def null_value(analysis: dict[str, Any]) -> float:
-    return 1.0 if analysis.get("scale") == "log" else 0.0
-
-
-def ci_excludes_null(analysis: dict[str, Any], pooled: dict[str, Any] | None = None) -> bool:
-    """Whether the pooled CI (display scale) excludes no effect."""
-    pooled = analysis["overall"] if pooled is None else pooled
-    low, high = _display(analysis, pooled, "ci_low"), _display(analysis, pooled, "ci_high")
-    null = null_value(analysis)
-    return bool(low > null or high < null)
-
-
-def _display(analysis: dict[str, Any], pooled: dict[str, Any], key: str) -> float:
-    if analysis.get("scale") == "log":
-        return float(pooled[f"{key}_exp"])
-    return float(pooled[key])
-
-
-def _maybe(analysis: dict[str, Any], row: dict[str, Any], key: str) -> float | None:
-    name = f"{key}_exp" if analysis.get("scale") == "log" else key
-    value = row.get(name)
-    return None if value is None else float(value)
-
-
-def total_events(analysis: dict[str, Any]) -> int | None:
-    """Events in both arms over the 2×2 trials; None when any trial entered as an estimate."""
-    studies = analysis["studies"]
-    if not studies or any(s.get("input") != "2x2" for s in studies):
-        return None
-    return int(sum(s["events_treat"] + s["events_control"] for s in studies))
-
-
-def participants(analysis: dict[str, Any]) -> int | None:
-    studies = analysis["studies"]
-    if not studies or any(s.get("n_treat") is None or s.get("n_control") is None for s in studies):
-        return None
-    return int(sum(s["n_treat"] + s["n_control"] for s in studies))
-
-
-def inputs_from_analysis(
-    analysis: dict[str, Any], high_risk_blinding: Iterable[str] = ()
-) -> GradeInputs:
-    """GradeInputs from today's analysis dict. Today's studies carry no RoB 2 judgements:
-    a trial whose ``blinding`` is listed in ``high_risk_blinding`` is judged high risk
-    overall (support: its blinding); the others have no judgement."""
-    pooled, risky = analysis["overall"], set(high_risk_blinding)
-    trials = tuple(
-        Trial(
-            label=str(s.get("label") or s.get("study_id")),
-            weight=float(s.get("weight_pct") or 0.0) / 100,
-            estimate=_maybe(analysis, s, "yi"),
-            ci_low=_maybe(analysis, s, "ci_low"),
-            ci_high=_maybe(analysis, s, "ci_high"),
-            rob=RiskOfBias(overall=RobJudgement("high", f"{s['blinding']} trial"))
-            if s.get("blinding") in risky
-            else RiskOfBias(),
-        )
-        for s in analysis["studies"]
-    )
-    egger = analysis.get("egger") or {}
-    absolute = analysis.get("absolute") or {}
-    return GradeInputs(
-        measure=str(analysis["measure"]),
-        kind="ratio" if analysis.get("scale") == "log" else "difference",
-        higher_is="worse" if analysis.get("events_are", "harmful") == "harmful" else "better",
-        estimate=_display(analysis, pooled, "estimate"),
-        ci_low=_display(analysis, pooled, "ci_low"),
-        ci_high=_display(analysis, pooled, "ci_high"),
-        k=int(pooled["k"]),
-        trials=trials,
-        pi_low=_maybe(analysis, pooled, "pi_low"),
-        pi_high=_maybe(analysis, pooled, "pi_high"),
-        i2=pooled.get("i2"),
-        tau2=pooled.get("tau2"),
-        participants=participants(analysis),
-        events=total_events(analysis),
-        egger_p=egger.get("p_value"),
-        egger_k=egger.get("k"),
-        control_risk=absolute.get("control_risk"),
-        level=float(analysis.get("level", 0.95)),
-    )
-
-
-def _from_legacy(grade_yaml: Mapping[str, Any]) -> dict[str, Any]:
-    """Today's report.yaml ``grade:`` layout in the new one (unchanged if already new)."""
-    rob = dict(grade_yaml.get("risk_of_bias") or {})
-    imp = dict(grade_yaml.get("imprecision") or {})
-    inc = dict(grade_yaml.get("inconsistency") or {})
-    legacy = "indirectness" in grade_yaml or "high_risk_blinding" in rob or "serious_share" in rob
-    if not legacy:
-        return {k: v for k, v in grade_yaml.items()}
-    new: dict[str, Any] = {k: grade_yaml[k] for k in ("start", "labels") if k in grade_yaml}
-    new["risk_of_bias"] = {"serious_high_share": rob.get("serious_share", 0.5)}
-    new["inconsistency"] = {
-        "i2_serious": inc.get("i2_serious", 50),
-        "prediction_interval": bool(inc.get("pi_crosses_when_ci_does_not", True)),
-    }
-    new["imprecision"] = {
-        "appreciable_ratio": [
-            imp.get("appreciable_benefit", 0.75),
-            imp.get("appreciable_harm", 1.25),
-        ]
-    }
-    if imp.get("optimal_information_size") is not None:
-        new["imprecision"]["ois"] = {"events": imp["optimal_information_size"]}
-    new["publication_bias"] = dict(grade_yaml.get("publication_bias") or {})
-    new["outcomes"] = {
-        aid: {"judgements": {"indirectness": judged}}
-        for aid, judged in (grade_yaml.get("indirectness") or {}).items()
-        if judged
-    }
-    return new
-
-
-def certainty(analysis: dict[str, Any], settings: dict[str, Any]) -> Certainty:
-    """GRADE certainty of one pooled analysis from today's analysis dict and report settings."""
-    grade_yaml = settings["grade"]
-    blinding = (grade_yaml.get("risk_of_bias") or {}).get("high_risk_blinding", [])
-    inputs = inputs_from_analysis(analysis, blinding)
-    return grade(inputs, grade_settings(_from_legacy(grade_yaml), analysis["id"]))
-
-
-@dataclass(frozen=True)
-class SofRow:
-    """One row of the Summary of Findings table (all values already formatted)."""
-
-    analysis_id: str
-    outcome: str
-    control_per_1000: str
-    treat_per_1000: str
-    treat_per_1000_ci: str
-    relative: str
-    participants: str
-    studies: str
-    certainty: Certainty
-    statement: str
-    control_risk_source: str
-
-
-def sof_row(analysis: dict[str, Any], cert: Certainty, statement: str) -> SofRow:
-    pooled, absolute = analysis["overall"], analysis.get("absolute") or {}
-    low, high = absolute.get("per_1000_treat_ci") or [None, None]
-    measure = analysis["measure"]
-    ci = fmt.interval(pooled["ci_low_exp"], pooled["ci_high_exp"])
-    relative = f"{measure} {fmt.ratio(pooled['estimate_exp'])} ({ci})"
-    return SofRow(
-        analysis_id=analysis["id"],
-        outcome=analysis["title"],
-        control_per_1000=fmt.per_1000(absolute.get("per_1000_control")),
-        treat_per_1000=fmt.per_1000(absolute.get("per_1000_treat")),
-        treat_per_1000_ci=fmt.interval(low, high, 0),
-        relative=relative,
-        participants=fmt.count(participants(analysis)),
-        studies=fmt.count(pooled["k"]),
-        certainty=cert,
-        statement=statement,
-        control_risk_source=str(absolute.get("control_risk_source", "")),
-    )

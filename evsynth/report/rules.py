@@ -79,11 +79,9 @@ def trials(pooled: Mapping[str, Any]) -> str:
 
 
 def measure_code(analysis: Mapping[str, Any]) -> str:
-    """The measure named in sentences: "RR"; "ratio (RR or HR)" when measures mix."""
+    """The measure named in sentences: "RR"; "RR/HR" when measures mix."""
     measures = analysis.get("measures") or [analysis["measure"]]
-    if len(measures) == 1:
-        return str(measures[0])
-    return lower_first(analysis.get("measure_label", analysis["measure"]))
+    return "/".join(str(m) for m in measures)
 
 
 def estimate_text(analysis: Mapping[str, Any], pooled: Mapping[str, Any] | None = None) -> str:

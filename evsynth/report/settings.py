@@ -49,21 +49,6 @@ WORDING: dict[str, Any] = {
     "not_available": "numbers not available in the extracted sources",
 }
 
-#: GRADE settings when the review gives none (evsynth.report.grade reads them).
-GRADE: dict[str, Any] = {
-    "start": "high",
-    "risk_of_bias": {"high_risk_blinding": ["open"], "serious_share": 0.5},
-    "inconsistency": {"i2_serious": 50, "pi_crosses_when_ci_does_not": True},
-    "imprecision": {
-        "appreciable_benefit": 0.75,
-        "appreciable_harm": 1.25,
-        "optimal_information_size": 300,
-    },
-    "publication_bias": {"min_k": 10, "egger_p": 0.10},
-    "indirectness": {},
-    "labels": {4: "high", 3: "moderate", 2: "low", 1: "very low"},
-}
-
 #: The words a rule's sentence may use (``{name}``; everything else is refused).
 PLACEHOLDERS = frozenset(
     {
@@ -191,6 +176,29 @@ def _check_narrative(narrative: Mapping[str, Any], problems: _Problems) -> None:
                     )
 
 
+def _check_grade(data: Mapping[str, Any], config: Mapping[str, Any], problems: _Problems) -> None:
+    """The ``grade:`` settings of every analysis, each problem at the line of its key."""
+    from evsynth.report.grade import GradeSettingsError, grade_settings
+
+    grade = data.get("grade") or {}
+    for outcome in grade.get("outcomes") or {}:
+        if outcome not in config["analyses"]:
+            problems.add(
+                ("grade", "outcomes", str(outcome)),
+                f"{outcome!r} is not one of the review's analyses",
+            )
+    seen: set[str] = set()
+    for name in sorted(config["analyses"]):
+        try:
+            grade_settings(grade, name, source="")
+        except GradeSettingsError as error:
+            text = str(error).removeprefix(": ")
+            where, _, message = text.partition(": ")
+            if text not in seen:
+                seen.add(text)
+                problems.add(tuple(where.split(".")), message)
+
+
 def _load(path: Path, what: str, schema: str) -> tuple[dict[str, Any], _Problems]:
     data, lines = read_yaml(path, what)
     problems = _Problems(lines)
@@ -224,6 +232,7 @@ def load_settings(
         if not problems.found:
             _check_templates(data, problems)
             _check_references(data, config, narrative, problems)
+            _check_grade(data, config, problems)
         _raise(Path(path), problems)
     return with_defaults(data, config)
 
@@ -246,7 +255,7 @@ def with_defaults(data: Mapping[str, Any], config: Mapping[str, Any]) -> dict[st
     return {
         "alpha": data.get("alpha", 0.05),
         "subgroup_alpha": data.get("subgroup_alpha", 0.10),
-        "grade": {**GRADE, **(data.get("grade") or {})},
+        "grade": dict(data.get("grade") or {}),
         "wording": wording,
         "sections": sections,
         "sof": data.get("sof") or analyses,

@@ -278,12 +278,19 @@ def _check_columns(config: Mapping[str, Any], review_dir: Path, problems: _Probl
             if dr:
                 used.append(("dose_response", dr["variable"]))
                 used += [("dose_response", c) for c in dr.get("where") or {}]
+            rob = (config["review"].get("risk_of_bias") or {}) if section == "analyses" else {}
+            used += [(f"review.risk_of_bias.{k}", c) for k, c in rob.items()]
             for index, sens in enumerate(spec.get("sensitivity") or []):
                 used += [(f"sensitivity.{index}", c) for c in sens.get("where") or {}]
             for key, column in used:
                 if column not in columns:
+                    at = (
+                        tuple(key.split("."))
+                        if key.startswith("review.")
+                        else (section, name, *key.split("."))
+                    )
                     problems.add(
-                        (section, name, *key.split(".")),
+                        at,
                         f"column {column!r} is not a column of {spec['dataset']} ({shown}), of "
                         "a table it joins, or a derived column; fix the name or add the column",
                     )
