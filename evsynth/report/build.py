@@ -314,57 +314,79 @@ def trial_references(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str,
     return [refs[k] for k in sorted(refs)]
 
 
+def _claim_targets(
+    claim: Mapping[str, Any], analyses: Mapping[str, Mapping[str, Any]]
+) -> list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
+    """(analysis, estimate) pairs a claim is checked on: each analysis's overall estimate, one
+    subgroup group of it, or one trial's own estimate (None when it has none)."""
+    out: list[tuple[Mapping[str, Any], Mapping[str, Any] | None]] = []
+    for name in claim.get("analyses") or [claim["analysis"]]:
+        analysis = analyses.get(name)
+        if analysis is None:
+            continue
+        if "study" in claim:
+            study = next((s for s in analysis["studies"] if claim["study"] in
+                          (s["study_id"], s["trial"])), None)
+            own = {**analysis, "measures": [study["measure"]]} if study else analysis
+            out.append((own, None if study is None else {
+                **study, "estimate": study["yi"], "estimate_exp": study.get("yi_exp"),
+                "trials": 1, "comparisons": len(study["row_ids"])}))
+            continue
+        found = conclusions.targets({"analyses": [name], **({"subgroup": claim["subgroup"]}
+                                     if "subgroup" in claim else {})}, analyses)
+        out.append((analysis, found[0].pooled if found else None))
+    return out
+
+
+def _claim_verdict(
+    claim: Mapping[str, Any], analyses: Mapping[str, Mapping[str, Any]],
+    marker_sets: Mapping[str, Mapping[str, Any]], settings: Mapping[str, Any],
+) -> tuple[str, str]:
+    if "nnt" in claim:
+        nnt = (analyses.get(claim.get("analysis", "")) or {}).get("single_trial_nnt")
+        if not nnt:
+            return "not estimable", ""
+        verdict = "reproduced" if nnt["rounded"] == claim["nnt"] else "contradicted"
+        return verdict, f"{nnt['label']} (95% CI {nnt['ci_label']}; one trial)"
+    if "markers" in claim:
+        spec = settings["markers"].get(claim["markers"], {})
+        chosen = conclusions.decision_markers(
+            (marker_sets.get(claim["markers"]) or {}).get("markers", []), spec,
+            claim.get("marker_groups"))
+        if not chosen:
+            return "not estimable", ""
+        verdicts = {rules.marker_effect(m)["verdict"] for m in chosen}
+        verdict = "reproduced" if verdicts == {claim["expect"]} else "contradicted"
+        return verdict, conclusions.marker_summary(chosen, spec, settings)
+    shown, agree = [], []
+    for analysis, estimate in _claim_targets(claim, analyses):
+        if estimate is None:
+            shown.append(f"{analysis['title']}: not estimable")
+            agree.append(False)
+            continue
+        agree.append(rules.direction(analysis, estimate) == claim["expect"])
+        shown.append(f"{analysis['title']}: {rules.estimate_text(analysis, estimate)}; "
+                     f"{rules.trials(estimate)}")
+    verdict = "reproduced" if agree and all(agree) else "contradicted"
+    return verdict, "; ".join(shown)
+
+
 def claim_rows(
-    claims: list[Mapping[str, Any]],
-    analyses: Mapping[str, Mapping[str, Any]],
-    marker_sets: Mapping[str, Mapping[str, Any]],
-    settings: Mapping[str, Any],
+    claims: list[Mapping[str, Any]], analyses: Mapping[str, Mapping[str, Any]],
+    marker_sets: Mapping[str, Mapping[str, Any]], settings: Mapping[str, Any],
 ) -> list[dict[str, str]]:
-    """Each claim of a source summary: reproduced, contradicted (with the numbers) or
-    narrative (not computed)."""
+    """Each claim of a source summary: reproduced or contradicted (with the computed numbers),
+    or narrative / not computable (not checked)."""
     out = []
     for claim in claims:
-        verdict, numbers = "narrative (not computed)", ""
-        analysis = analyses.get(claim.get("analysis", ""))
-        if analysis is not None and "nnt" in claim:
-            nnt = analysis.get("single_trial_nnt")
-            if nnt:
-                verdict = "reproduced" if nnt["rounded"] == claim["nnt"] else "contradicted"
-                numbers = f"{nnt['label']} (95% CI {nnt['ci_label']})"
-        elif analysis is not None and "expect" in claim:
-            targets = conclusions.targets(
-                {
-                    "analyses": [analysis["id"]],
-                    **({"subgroup": claim["subgroup"]} if "subgroup" in claim else {}),
-                },
-                analyses,
-            )
-            if not targets:
-                verdict, numbers = "not estimable", analysis.get("not_estimable") or ""
-            else:
-                t = targets[0]
-                verdict = "reproduced" if t.direction == claim["expect"] else "contradicted"
-                numbers = f"{rules.estimate_text(analysis, t.pooled)}; {rules.trials(t.pooled)}"
-        elif "markers" in claim and "expect" in claim:
-            spec = settings["markers"].get(claim["markers"], {})
-            chosen = conclusions.decision_markers(
-                (marker_sets.get(claim["markers"]) or {}).get("markers", []),
-                spec,
-                claim.get("marker_groups"),
-            )
-            if chosen:
-                verdicts = {rules.marker_effect(m)["verdict"] for m in chosen}
-                verdict = "reproduced" if verdicts == {claim["expect"]} else "contradicted"
-                numbers = conclusions.marker_summary(chosen, spec, settings)
-        out.append(
-            {
-                "id": str(claim["id"]),
-                "text": claim["text"],
-                "verdict": verdict,
-                "numbers": numbers,
-                "note": claim.get("note") or "",
-            }
-        )
+        if "expect" in claim or "nnt" in claim:
+            verdict, numbers = _claim_verdict(claim, analyses, marker_sets, settings)
+        else:
+            verdict = "narrative (not computed)" if claim.get("kind", "narrative") == \
+                "narrative" else "not computable from these data"
+            numbers = ""
+        out.append({"id": str(claim["id"]), "text": claim["text"], "verdict": verdict,
+                    "numbers": numbers, "note": claim.get("note") or ""})
     return out
 
 

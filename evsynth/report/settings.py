@@ -140,6 +140,13 @@ def _check_references(
     for i, claim in enumerate(data.get("claims") or []):
         if "analysis" in claim:
             need(("claims", str(i), "analysis"), claim["analysis"], analyses, "analyses")
+        for j, name in enumerate(claim.get("analyses") or []):
+            need(("claims", str(i), "analyses", str(j)), name, analyses, "analyses")
+        checks = "expect" in claim or "nnt" in claim
+        if checks and not ({"analysis", "analyses", "markers"} & set(claim)):
+            problems.add(("claims", str(i)), "a checked claim names its analysis or markers")
+        if "expect" in claim and "markers" not in claim and claim["expect"] == "changed":
+            problems.add(("claims", str(i), "expect"), "changed is for markers")
         if "markers" in claim:
             need(("claims", str(i), "markers"), claim["markers"], markers, "marker sets")
     for name in data.get("markers") or {}:
