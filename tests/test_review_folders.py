@@ -265,3 +265,23 @@ def test_the_package_holds_no_word_of_the_shipped_review() -> None:
         if words:
             found.append(f"{path.relative_to(ROOT)}: {words}")
     assert found == []
+
+
+def test_results_follow_the_documented_schema(runs) -> None:
+    """docs/results.schema.json is generated from the results model and the results of every
+    test review validate against it."""
+    import json
+
+    import jsonschema
+
+    from evsynth.analysis.schema import results_schema
+
+    documented = json.loads((ROOT / "docs/results.schema.json").read_text(encoding="utf-8"))
+    assert documented == results_schema(), "regenerate: python -m evsynth.analysis.schema"
+    validator = jsonschema.Draft202012Validator(documented)
+    for review in runs.values():
+        document = {"dataset": "x", "analyses": list(review.values()), "markers": []}
+        assert list(validator.iter_errors(document)) == []
+    broken = {"dataset": "x", "analyses": [{**next(iter(runs["bcg"].values())), "k": "many",
+                                            "overall": {"estimate": "high"}}], "markers": []}
+    assert list(validator.iter_errors(broken))
