@@ -77,9 +77,11 @@ def test_every_word_comes_from_the_review(bcg) -> None:
     assert shipped_words_in(page) == []
     assert "Risk with no vaccination (assumed)" in html.unescape(page)
     assert "<title>BCG vaccine for preventing tuberculosis</title>" in page
-    assert "BCG vaccination probably reduces tuberculosis" in text_of(
-        page
-    ) or "BCG vaccination reduces tuberculosis" in text_of(page)
+    assert re.search(
+        r"BCG vaccination (reduces|probably reduces|may reduce) tuberculosis|"
+        r"very uncertain about the effect of BCG vaccination on tuberculosis",
+        text_of(page),
+    )
 
 
 def test_default_bottom_line_is_each_analysis_statement_with_its_certainty(bcg) -> None:

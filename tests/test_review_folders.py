@@ -196,25 +196,21 @@ def test_a_non_editable_install_renders_a_report(tmp_path: Path) -> None:
     """pip install . (not editable) into a fresh venv that borrows this venv's dependencies:
     the wheel carries its templates, schemas and examples, and `evsynth run` renders."""
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(env_dir)
+    venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
+    # The dependencies come from this venv's site-packages as a plain path (a .pth line): its
+    # own .pth files, the editable evsynth's among them, are not processed there.
+    deps = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
+    site = next((env_dir / "lib").glob("python3*/site-packages"))
+    (site / "zz_dependencies.pth").write_text(deps + "\n", encoding="utf-8")
     source = tmp_path / "src"
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".venv",
-            ".git",
-            "results",
-            "data",
-            "tests",
-            ".snakemake",
-            "__pycache__",
-            "*.egg-info",
-            "build",
-            "bench",
-        ),
-    )
+    top_level = {".venv", ".git", "results", "data", "tests", ".snakemake", "build", "bench"}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if n == "__pycache__" or n.endswith(".egg-info")}
+        return skipped | (top_level & set(names) if Path(folder) == ROOT else set())
+
+    shutil.copytree(ROOT, source, ignore=ignore)
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     installed = subprocess.run(
         [
@@ -282,6 +278,11 @@ def test_results_follow_the_documented_schema(runs) -> None:
     for review in runs.values():
         document = {"dataset": "x", "analyses": list(review.values()), "markers": []}
         assert list(validator.iter_errors(document)) == []
-    broken = {"dataset": "x", "analyses": [{**next(iter(runs["bcg"].values())), "k": "many",
-                                            "overall": {"estimate": "high"}}], "markers": []}
+    broken = {
+        "dataset": "x",
+        "analyses": [
+            {**next(iter(runs["bcg"].values())), "k": "many", "overall": {"estimate": "high"}}
+        ],
+        "markers": [],
+    }
     assert list(validator.iter_errors(broken))
