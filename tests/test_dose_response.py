@@ -31,8 +31,11 @@ import evsynth
 from evsynth.errors import AnalysisInputError
 from evsynth.meta.dose_response import (
     DoseResponseResult,
+    _blocks,
+    _rows,
     default_knots,
     dose_response,
+    greenland_longnecker,
     spline_basis,
 )
 
@@ -114,8 +117,6 @@ def test_predictions_match_metafor(name: str) -> None:
 @pytest.mark.parametrize("name", ["obrien-linear-REML", "het-linear-REML"])
 def test_effects_match_escalc(name: str) -> None:
     """log RR and variance per row (escalc RR; synthetic T11/T12 have zero cells)."""
-    from evsynth.meta.dose_response import _rows
-
     case = CASES[name]
     rows = _rows(dataset(case["dataset"]), "dose", "dose_control")
     np.testing.assert_allclose(rows.yi, case["yi"], rtol=1e-13)
@@ -327,10 +328,97 @@ def test_two_distinct_doses_identify_the_quadratic_but_not_every_spline() -> Non
         dose_response(table, model="spline", knots=[50, 60, 70])  # no dose past a knot
 
 
-def test_adjusted_estimates_are_refused_clearly() -> None:
+def test_adjusted_estimates_need_a_design_and_counts() -> None:
     adjusted = pd.DataFrame(
         {"study_id": ["A", "A", "B"], "dose": [1.0, 2.0, 1.0], "yi": [0.1, 0.2, 0.1],
-         "vi": [0.01, 0.02, 0.01], "cases": [10, 12, 9], "n": [100, 100, 90]}
+         "vi": [0.01, 0.02, 0.01], "events_treat": [10, 12, 9], "n_treat": [100, 100, 90],
+         "events_control": [8, 8, 7], "n_control": [100, 100, 90]}
     )  # fmt: skip
-    with pytest.raises(AnalysisInputError, match="Greenland–Longnecker"):
+    with pytest.raises(AnalysisInputError, match="need the study design"):
         dose_response(adjusted)
+    with pytest.raises(AnalysisInputError, match="design 'rr' is not one of"):
+        dose_response(adjusted, design="rr")
+    with pytest.raises(AnalysisInputError, match=r"lacks column.*n_control.*Greenland"):
+        dose_response(adjusted.drop(columns="n_control"), design="ci")
+    with pytest.raises(AnalysisInputError, match=r"row 1 .*vi = -0.02 is not a positive"):
+        dose_response(adjusted.assign(vi=[0.01, -0.02, 0.01]), design="ci")
+    with pytest.raises(AnalysisInputError, match="share one design"):
+        dose_response(adjusted.assign(type=["ci", "cc", "ci"]))
+    with pytest.raises(AnalysisInputError, match=r"study 'A'.*cases > 0"):
+        dose_response(adjusted.assign(events_treat=[0, 12, 9]), design="cc")
+
+
+# ---- adjusted estimates: Greenland & Longnecker (1992) ----------------------------------
+
+# dosresmeta's alcohol_cvd, study 1 (Bianchi, case-control), verbatim from the package's data
+# (Crippa & Orsini, R package dosresmeta 2.x, data/alcohol_cvd.rda; Liu et al. 2009): the
+# reference category first.
+BIANCHI_CASES = [126, 61, 69, 22, 19]
+BIANCHI_N = [414, 261, 228, 44, 34]  # cases + controls
+BIANCHI_LOGOR = [-0.22314350306987801, -9.9999997473787503e-05, 0.53062832355499301,
+                 0.87546867132186901]  # fmt: skip
+BIANCHI_SE = np.array([0.223337978124619, 0.23375192284584001, 0.37651365995407099,
+                       0.44400462508201599])  # fmt: skip
+
+
+def test_greenland_longnecker_matches_dosresmeta_published_example() -> None:
+    """dosresmeta's reference pages print, for this study, grl() pseudo-counts (A) and
+    covar.logrr() (covariance = "gl"); the values below are copied from that output."""
+    fitted = greenland_longnecker(BIANCHI_LOGOR, BIANCHI_SE**2, BIANCHI_CASES, BIANCHI_N, "cc")
+    # grl() prints A for categories 1-4 to 7 significant digits; its A0 is the value before
+    # its last Newton step, so compare A0 with the total of cases less the printed A1-A4.
+    published = np.array([67.12135, 68.86106, 18.64972, 17.32196])
+    np.testing.assert_allclose(fitted.cases[1:], published, rtol=1e-6)
+    assert fitted.cases[0] == pytest.approx(sum(BIANCHI_CASES) - published.sum(), rel=1e-6)
+    expected = np.array([
+        [0.04987985, 0.01875906, 0.01678737, 0.01780975],
+        [0.01875906, 0.05463996, 0.01736485, 0.01842239],
+        [0.01678737, 0.01736485, 0.14176254, 0.01648609],
+        [0.01780975, 0.01842239, 0.01648609, 0.19714011],
+    ])  # fmt: skip
+    np.testing.assert_allclose(fitted.covariance, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("design", ["cc", "ci", "ir"])
+def test_pseudo_counts_reproduce_the_ratios_and_the_margins(design: str) -> None:
+    n = [414.0, 261.0, 228.0, 44.0, 34.0] if design != "ir" else [9e3, 6e3, 5e3, 1e3, 8e2]
+    fitted = greenland_longnecker(BIANCHI_LOGOR, BIANCHI_SE**2, BIANCHI_CASES, n, design)
+    a, total = fitted.cases, np.asarray(n)
+    log_ratio = np.log(a / (total - a)) if design == "cc" else np.log(a / total)
+    np.testing.assert_allclose(log_ratio[1:] - log_ratio[0], BIANCHI_LOGOR, rtol=0, atol=1e-12)
+    assert a.sum() == pytest.approx(sum(BIANCHI_CASES), rel=1e-14)
+    share = {"cc": 1 / a + 1 / (total - a), "ci": 1 / a - 1 / total, "ir": 1 / a}[design]
+    s = share[0] + share[1:]
+    expected = share[0] / np.sqrt(np.outer(s, s)) * np.outer(BIANCHI_SE, BIANCHI_SE)
+    np.fill_diagonal(expected, BIANCHI_SE**2)
+    np.testing.assert_allclose(fitted.covariance, expected, rtol=1e-13)
+
+
+def test_adjusted_path_on_crude_risk_ratios_equals_the_crude_path() -> None:
+    """Crude log RRs given as 'adjusted' (ci): the fitted cells are the observed ones, so the
+    covariance and the whole fit are those of the crude-count path (no zero cells here)."""
+    table = dataset("obrien2003")
+    crude = dose_response(table, model="quadratic")
+    rows = _rows(table, "dose", "dose_control")
+    adjusted_table = table.assign(yi=rows.yi, vi=rows.vi)
+    adjusted = dose_response(adjusted_table, model="quadratic", design="ci")
+    np.testing.assert_allclose(adjusted.coef, crude.coef, rtol=1e-9)
+    np.testing.assert_allclose(adjusted.vcov, crude.vcov, rtol=1e-9)
+    assert adjusted.log_likelihood == pytest.approx(crude.log_likelihood, abs=1e-10)
+
+
+def test_adjusted_blocks_are_the_greenland_longnecker_covariance() -> None:
+    table = pd.DataFrame(
+        {"study_id": ["B"] * 4 + ["S"], "dose": [9.06, 27.0, 45.0, 64.8, 10.0],
+         "yi": [*BIANCHI_LOGOR, 0.1], "vi": [*(BIANCHI_SE**2), 0.04],
+         "events_treat": [*BIANCHI_CASES[1:], 30], "n_treat": [*BIANCHI_N[1:], 300],
+         "events_control": [126] * 4 + [25], "n_control": [414] * 4 + [310]}
+    )  # fmt: skip
+    rows = _rows(table, "dose", "dose_control", "cc")
+    blocks = _blocks(rows, rows.dose[:, None])
+    by_size = {x.shape[1]: s for x, s in zip(blocks.x, blocks.s, strict=True)}
+    expected = greenland_longnecker(BIANCHI_LOGOR, BIANCHI_SE**2, BIANCHI_CASES, BIANCHI_N, "cc")
+    np.testing.assert_allclose(by_size[4][0], expected.covariance, rtol=1e-13)
+    np.testing.assert_allclose(by_size[1][0], [[0.04]])
+    res = dose_response(table, design="cc")
+    assert res.converged and res.k_studies == 2 and res.n_rows == 5

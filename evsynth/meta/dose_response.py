@@ -53,17 +53,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
 from evsynth.errors import AnalysisInputError
+from evsynth.meta.effects import as_float_arrays
 
 MODELS = ("linear", "quadratic", "spline")
 METHODS = ("REML", "ML")
 COUNT_COLUMNS = ("events_treat", "n_treat", "events_control", "n_control")
+GL_DESIGNS = ("ci", "ir", "cc")
 CONTINUITY = 0.5
 DEFAULT_KNOT_QUANTILES = (0.10, 0.50, 0.90)
 GRADIENT_TOLERANCE = 1e-8
@@ -233,7 +235,8 @@ class _Rows:
     reference: np.ndarray
     yi: np.ndarray
     vi: np.ndarray
-    shared: np.ndarray  # 1/a₀ − 1/n₀ of the row's reference arm (the within-study covariance)
+    shared: np.ndarray  # the reference arm's share s₀ of the row's variance
+    scale: np.ndarray  # wⱼ: Cov(yⱼ, yₖ) = s₀·wⱼ·wₖ (1 for crude counts; GL: √(vⱼ/sⱼ))
 
 
 def _where(table: pd.DataFrame, position: int) -> str:
@@ -257,15 +260,15 @@ def _check_table(table: pd.DataFrame, dose: str, dose_control: str) -> None:
     if not isinstance(table, pd.DataFrame):
         raise AnalysisInputError("dose-response: table must be a pandas DataFrame")
     present = set(map(str, table.columns))
-    counts_missing = [c for c in COUNT_COLUMNS if c not in present]
-    if counts_missing and {"yi", "vi"} <= present:
-        raise AnalysisInputError(
-            "dose-response: the table gives adjusted estimates (yi, vi) instead of counts; "
-            "their within-study covariance needs the Greenland–Longnecker (1992) method, which "
-            "evsynth does not implement yet. Give events_treat, n_treat, events_control and "
-            "n_control per arm (crude counts) instead"
-        )
     missing = [c for c in ("study_id", dose, *COUNT_COLUMNS) if c not in present]
+    if missing and {"yi", "vi"} <= present:
+        raise AnalysisInputError(
+            f"dose-response: the table gives adjusted estimates (yi, vi) but lacks column(s) "
+            f"{', '.join(missing)}; their covariance (Greenland & Longnecker 1992) needs the "
+            "cases and the total (persons, person-time, or cases + controls) of each category: "
+            "events_treat/n_treat for the row's category, events_control/n_control for the "
+            "reference category"
+        )
     if missing:
         raise AnalysisInputError(
             f"dose-response: the table lacks column(s) {', '.join(missing)} (one row per "
@@ -282,7 +285,10 @@ def _check_table(table: pd.DataFrame, dose: str, dose_control: str) -> None:
         raise AnalysisInputError("dose-response: dose and dose_control name the same column")
 
 
-def _check_counts(table: pd.DataFrame, values: dict[str, np.ndarray]) -> None:
+def _check_counts(
+    table: pd.DataFrame, values: dict[str, np.ndarray], person_time: np.ndarray | None = None
+) -> None:
+    """Non-negative counts, no empty arm, events ≤ n (except where n is person-time)."""
     for column, array in values.items():
         negative = np.flatnonzero(array < 0)
         if len(negative):
@@ -298,7 +304,10 @@ def _check_counts(table: pd.DataFrame, values: dict[str, np.ndarray]) -> None:
                 "participants"
             )
     for events, total in (("events_treat", "n_treat"), ("events_control", "n_control")):
-        over = np.flatnonzero(values[events] > values[total])
+        exceeds = values[events] > values[total]
+        if person_time is not None:
+            exceeds &= ~person_time
+        over = np.flatnonzero(exceeds)
         if len(over):
             i = int(over[0])
             raise AnalysisInputError(
@@ -343,11 +352,13 @@ def _log_rr(values: dict[str, np.ndarray], codes: np.ndarray) -> tuple[np.ndarra
     return yi, vi, shared
 
 
-def _rows(table: pd.DataFrame, dose: str, dose_control: str) -> _Rows:
+def _rows(table: pd.DataFrame, dose: str, dose_control: str, design: str | None = None) -> _Rows:
     _check_table(table, dose, dose_control)
     codes, labels = pd.factorize(table["study_id"], sort=False)
     values = {column: _numeric(table, column) for column in COUNT_COLUMNS}
-    _check_counts(table, values)
+    adjusted = {"yi", "vi"} <= set(map(str, table.columns))
+    designs = _designs(table, codes, design) if adjusted else None
+    _check_counts(table, values, None if designs is None else designs == "ir")
     doses = _numeric(table, dose)
     has_reference = dose_control in set(map(str, table.columns))
     reference = _numeric(table, dose_control) if has_reference else np.zeros(len(doses))
@@ -374,8 +385,187 @@ def _rows(table: pd.DataFrame, dose: str, dose_control: str) -> _Rows:
             dose_control: reference,
         },
     )
-    yi, vi, shared = _log_rr(values, codes)
-    return _Rows(codes, list(labels), doses, reference, yi, vi, shared)
+    if designs is None:
+        yi, vi, shared = _log_rr(values, codes)
+        return _Rows(codes, list(labels), doses, reference, yi, vi, shared, np.ones(len(yi)))
+    yi, vi = _adjusted_estimates(table)
+    shared, scale = _gl_covariance_rows(table, codes, values, yi, vi, designs)
+    return _Rows(codes, list(labels), doses, reference, yi, vi, shared, scale)
+
+
+def _designs(table: pd.DataFrame, codes: np.ndarray, design: str | None) -> np.ndarray:
+    """The study design per row: the table's ``type`` column, else ``design``."""
+    if "type" in set(map(str, table.columns)):
+        designs = table["type"].astype(str).to_numpy()
+    elif design is None:
+        raise AnalysisInputError(
+            "dose-response: adjusted estimates (yi, vi) need the study design for their "
+            "covariance: give design='ci' (cumulative incidence, n = persons), 'ir' (incidence "
+            "rate, n = person-time) or 'cc' (case-control, n = cases + controls), or a type "
+            "column"
+        )
+    else:
+        designs = np.full(len(table), design)
+    bad = np.flatnonzero(~np.isin(designs, GL_DESIGNS))
+    if len(bad):
+        i = int(bad[0])
+        raise AnalysisInputError(
+            f"dose-response: {_where(table, i)}: design {str(designs[i])!r} is not one of "
+            f"{GL_DESIGNS}"
+        )
+    for code in np.unique(codes):
+        rows = np.flatnonzero(codes == code)
+        if len(set(designs[rows])) > 1:
+            raise AnalysisInputError(
+                f"dose-response: {_where(table, int(rows[0]))}: the rows of a study must share "
+                "one design (type)"
+            )
+    return designs
+
+
+def _adjusted_estimates(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    yi, vi = _numeric(table, "yi"), _numeric(table, "vi")
+    bad = np.flatnonzero(vi <= 0)
+    if len(bad):
+        i = int(bad[0])
+        raise AnalysisInputError(
+            f"dose-response: {_where(table, i)}: vi = {vi[i]:g} is not a positive variance"
+        )
+    return yi, vi
+
+
+def _gl_covariance_rows(
+    table: pd.DataFrame,
+    codes: np.ndarray,
+    values: dict[str, np.ndarray],
+    yi: np.ndarray,
+    vi: np.ndarray,
+    designs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """s₀ and wⱼ per row from :func:`greenland_longnecker`, study by study. A study with one
+    row needs no covariance (s₀ = 0, w = 1)."""
+    shared, scale = np.zeros(len(yi)), np.ones(len(yi))
+    for code in np.unique(codes):
+        rows = np.flatnonzero(codes == code)
+        if len(rows) < 2:
+            continue
+        first = rows[0]
+        cases = np.concatenate([[values["events_control"][first]], values["events_treat"][rows]])
+        totals = np.concatenate([[values["n_control"][first]], values["n_treat"][rows]])
+        try:
+            fitted = greenland_longnecker(yi[rows], vi[rows], cases, totals, designs[first])
+        except AnalysisInputError as error:
+            raise AnalysisInputError(
+                f"dose-response: study {table['study_id'].iloc[first]!r}: {error}"
+            ) from None
+        shared[rows] = fitted.reference_share
+        scale[rows] = np.sqrt(vi[rows] / fitted.arm_shares)
+    return shared, scale
+
+
+# ---------------------------------------------------------------------------------------
+# Adjusted estimates: Greenland & Longnecker (1992) pseudo-counts
+
+
+class PseudoCounts(NamedTuple):
+    """Fitted cases of each category (reference first), the reference category's share s₀ of
+    the variance of a log ratio, each row's sⱼ = s₀ + its own share, and the covariance."""
+
+    cases: np.ndarray
+    reference_share: float
+    arm_shares: np.ndarray
+    covariance: np.ndarray
+
+
+def _log_ratio_terms(design: str, a: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, ...]:
+    """g(A) (log odds of being a case, or log risk/rate), g′(A) and the variance share."""
+    if design == "cc":
+        return np.log(a) - np.log(n - a), 1 / a + 1 / (n - a), 1 / a + 1 / (n - a)
+    share = 1 / a - 1 / n if design == "ci" else 1 / a
+    return np.log(a) - np.log(n), 1 / a, share
+
+
+def _fit_pseudo_cases(y: np.ndarray, cases: np.ndarray, n: np.ndarray, design: str) -> np.ndarray:
+    """Cases A*ⱼ with the observed total of cases and totals nⱼ whose crude log ratios against
+    the reference equal the reported yⱼ (Greenland & Longnecker 1992, the fitted cells).
+
+    Incidence rates ("ir") and risks ("ci"): A*ⱼ = A*₀ e^{yⱼ} nⱼ/n₀ in closed form. Odds
+    ("cc"): Newton's method on A*₁…A*_J with A*₀ = total − Σ A*ⱼ, from the observed cases."""
+    total = float(cases.sum())
+    if design in ("ir", "ci"):
+        ratio = np.exp(y) * n[1:] / n[0]
+        a0 = total / (1 + ratio.sum())
+        fitted = np.concatenate([[a0], a0 * ratio])
+        if design == "ci" and (fitted >= n).any():
+            raise AnalysisInputError(
+                "the fitted cases exceed a category's total: the reported risk ratios do not "
+                "fit these counts"
+            )
+        return fitted
+    a = np.clip(cases[1:].astype(float), 0.5, n[1:] - 0.5)
+    for _ in range(MAX_NEWTON):
+        a0 = total - a.sum()
+        g, slope, _ = _log_ratio_terms(design, np.concatenate([[a0], a]), n)
+        error = g[1:] - g[0] - y
+        if np.max(np.abs(error)) < 1e-13:
+            return np.concatenate([[a0], a])
+        jacobian = np.diag(slope[1:]) + slope[0]
+        step = np.linalg.solve(jacobian, error)
+        for _ in range(60):
+            trial = a - step
+            trial0 = total - trial.sum()
+            if (trial > 0).all() and (trial < n[1:]).all() and 0 < trial0 < n[0]:
+                break
+            step = step / 2
+        else:
+            break
+        a = trial
+    raise AnalysisInputError("the Greenland-Longnecker pseudo-counts did not converge")
+
+
+def greenland_longnecker(
+    yi: Sequence[float] | np.ndarray,
+    vi: Sequence[float] | np.ndarray,
+    cases: Sequence[float] | np.ndarray,
+    n: Sequence[float] | np.ndarray,
+    design: str,
+) -> PseudoCounts:
+    """Covariance of a study's adjusted log ratios against one reference category.
+
+    ``yi``, ``vi``: the reported (adjusted) log ratios of the J non-reference categories and
+    their variances; ``cases``, ``n``: cases and totals of all J + 1 categories, reference
+    first; ``design``: "ci" (cumulative incidence: log RR, n = persons), "ir" (incidence rate:
+    log rate ratio, n = person-time) or "cc" (case-control: log OR, n = cases + controls).
+
+    Greenland & Longnecker (1992): fitted cases A*ⱼ that keep the totals nⱼ and the total
+    number of cases and reproduce the reported ratios (:func:`_fit_pseudo_cases`). Their
+    variance shares sⱼ (cc: 1/A* + 1/(n − A*); ci: 1/A* − 1/n; ir: 1/A*) give the correlation
+    r_jk = s₀/√((s₀ + sⱼ)(s₀ + sₖ)) of two log ratios sharing the reference, and the
+    covariance r_jk·√(vⱼvₖ) with the reported variances on the diagonal — the form of
+    Orsini, Bellocco & Greenland (2006) and of dosresmeta's ``covar.logrr`` (its
+    ``covariance = "gl"``). For "ci", dosresmeta fits the cells to odds ratios; here they
+    reproduce the risk ratios that are reported.
+    """
+    if design not in GL_DESIGNS:
+        raise AnalysisInputError(f"design {design!r} is not one of {GL_DESIGNS}")
+    arrays = as_float_arrays(None, yi=yi, vi=vi)
+    counts = as_float_arrays(None, cases=cases, n=n)
+    y, v = arrays["yi"], arrays["vi"]
+    a, total = counts["cases"], counts["n"]
+    if len(a) != len(y) + 1:
+        raise AnalysisInputError("cases and n need one entry per category, the reference first")
+    if (a <= 0).any() or (total <= 0).any() or (v <= 0).any():
+        raise AnalysisInputError(
+            "the Greenland-Longnecker covariance needs cases > 0 in every category, "
+            "positive totals and positive variances"
+        )
+    fitted = _fit_pseudo_cases(y, a, total, design)
+    _, _, share = _log_ratio_terms(design, fitted, total)
+    arm_shares = share[0] + share[1:]
+    correlation = share[0] / np.sqrt(np.outer(arm_shares, arm_shares))
+    np.fill_diagonal(correlation, 1.0)
+    covariance = correlation * np.sqrt(np.outer(v, v))
+    return PseudoCounts(fitted, float(share[0]), arm_shares, covariance)
 
 
 # ---------------------------------------------------------------------------------------
@@ -408,7 +598,8 @@ def _blocks(rows: _Rows, x: np.ndarray) -> _Blocks:
     for m in np.unique(counts):
         studies = np.flatnonzero(counts == m)
         index = np.stack([np.flatnonzero(rows.study == s) for s in studies])  # (G, m)
-        s = rows.shared[index][:, :, None] * np.ones((1, 1, m))
+        w = rows.scale[index]
+        s = rows.shared[index][:, :, None] * w[:, :, None] * w[:, None, :]
         diagonal = np.arange(m)
         s[:, diagonal, diagonal] = rows.vi[index]
         xs.append(x[index])
@@ -652,6 +843,7 @@ def dose_response(
     method: str = "REML",
     *,
     dose_control: str = "dose_control",
+    design: str | None = None,
 ) -> DoseResponseResult:
     """One-stage random-effects dose–response meta-analysis of log risk ratios.
 
@@ -662,12 +854,20 @@ def dose_response(
     of a study), in which case the dose terms are g(dose) − g(dose_control).
     ``model``: "linear", "quadratic" or "spline" (restricted cubic spline with ``knots``;
     default three knots at the 10th, 50th and 90th percentiles of ``dose``). ``method``:
-    "REML" (default) or "ML". Equals metafor's ``rma.mv(yi, V, mods = ~ 0 + X,
+    "REML" (default) or "ML".
+
+    Adjusted estimates: when the table has columns ``yi`` and ``vi`` (the published adjusted
+    log ratios against the reference category and their variances), those are analysed, and
+    the count columns give each category's cases and total; the covariance of a study's rows
+    is then :func:`greenland_longnecker`'s, for the study ``design`` ("ci", "ir" or "cc";
+    a ``type`` column sets it per study).
+
+    Equals metafor's ``rma.mv(yi, V, mods = ~ 0 + X,
     random = ~ 0 + X | study, struct = "GEN")`` (see the module docstring for the model,
     the likelihood and the references).
     """
     _check_options(model, method)
-    rows = _rows(table, dose, dose_control)
+    rows = _rows(table, dose, dose_control, design)
     if len(rows.labels) < 2:
         raise AnalysisInputError(
             f"dose-response: only one study ({rows.labels[0]!r}); the one-stage model needs "
