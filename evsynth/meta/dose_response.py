@@ -40,6 +40,10 @@ boundary is reachable) by BFGS from several starts, then Newton steps with a num
 Hessian of the analytic gradient; the design is scaled to unit root-mean-square columns for
 the optimisation and the results are scaled back.
 
+Adjusted estimates (columns ``yi``, ``vi`` with each category's cases and total): the
+covariance of a study's log ratios is reconstructed from Greenland & Longnecker (1992) fitted
+cells (:func:`greenland_longnecker`), and the same model is fitted.
+
 Dose terms: ``linear`` f = β·dose; ``quadratic`` f = β₁·dose + β₂·dose²; ``spline`` a
 restricted cubic spline (Harrell 2015, Regression Modeling Strategies, §2.4.5), with the basis
 of ``rms::rcspline.eval(x, knots, inclx = TRUE)`` (Devlin & Weeks 1986 truncated-power terms
@@ -542,9 +546,9 @@ def greenland_longnecker(
     variance shares sⱼ (cc: 1/A* + 1/(n − A*); ci: 1/A* − 1/n; ir: 1/A*) give the correlation
     r_jk = s₀/√((s₀ + sⱼ)(s₀ + sₖ)) of two log ratios sharing the reference, and the
     covariance r_jk·√(vⱼvₖ) with the reported variances on the diagonal — the form of
-    Orsini, Bellocco & Greenland (2006) and of dosresmeta's ``covar.logrr`` (its
-    ``covariance = "gl"``). For "ci", dosresmeta fits the cells to odds ratios; here they
-    reproduce the risk ratios that are reported.
+    dosresmeta's ``covar.logrr(..., covariance = "gl")`` (Crippa & Orsini 2016). For "ci",
+    dosresmeta fits the cells to odds ratios; here they reproduce the risk ratios that are
+    reported.
     """
     if design not in GL_DESIGNS:
         raise AnalysisInputError(f"design {design!r} is not one of {GL_DESIGNS}")
