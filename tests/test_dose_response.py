@@ -422,3 +422,12 @@ def test_adjusted_blocks_are_the_greenland_longnecker_covariance() -> None:
     np.testing.assert_allclose(by_size[1][0], [[0.04]])
     res = dose_response(table, design="cc")
     assert res.converged and res.k_studies == 2 and res.n_rows == 5
+
+
+def test_design_matrix_is_the_dose_terms_against_the_reference() -> None:
+    res = fitted("het-spline4-REML")
+    x = res.design_matrix([0.0, 30.0, 90.0], reference=10.0)
+    knots = np.array([10.0, 25.0, 50.0, 80.0])
+    expected = spline_basis([0.0, 30.0, 90.0], knots) - spline_basis([10.0] * 3, knots)
+    np.testing.assert_allclose(x, expected, rtol=1e-14)
+    np.testing.assert_allclose(res.predict([30.0], reference=10.0)["log_rr"], x[1] @ res.coef)

@@ -107,7 +107,9 @@ class DoseResponseResult:
     nonlinear_df: int
     nonlinear_pvalue: float
 
-    def design(self, doses: Sequence[float] | np.ndarray, reference: float = 0.0) -> np.ndarray:
+    def design_matrix(
+        self, doses: Sequence[float] | np.ndarray, reference: float = 0.0
+    ) -> np.ndarray:
         """Dose terms of ``doses`` minus those of ``reference`` (one row per dose)."""
         x = np.atleast_1d(np.asarray(doses, dtype=float))
         ref = np.full(len(x), float(reference))
@@ -127,7 +129,7 @@ class DoseResponseResult:
         """
         if not 0 < level < 1:
             raise AnalysisInputError(f"level {level!r} must lie between 0 and 1")
-        x = self.design(doses, reference)
+        x = self.design_matrix(doses, reference)
         if not np.isfinite(x).all():
             raise AnalysisInputError("doses to predict at must be finite numbers")
         fit = x @ self.coef
