@@ -8,10 +8,10 @@ sets (one with clear heterogeneity and zero cells, one whose slope variance is 0
 
 Tolerance: 1e-6, relative to the value or, for a value near 0, to its standard error (a
 coefficient or log RR against its SE, Var(β̂) against SEᵢ·SEⱼ, Ψ against its largest element
-or the largest sampling variance of β̂), widened to metafor's own ``spread`` (how far its
-optimiser runs disagree) where that is larger: 3.2e-6 for the rank-1 3 × 3 Ψ of the
-four-knot spline, ≤ 1e-6 elsewhere. The REML/ML log-likelihood must agree to 1e-9 and must
-not be below metafor's.
+or the largest sampling variance of β̂). One case, the four-knot spline whose 3 × 3 Ψ has
+rank 1, is compared to metafor's own ``spread`` instead (3.2e-6: how far its optimiser runs
+disagree there). The REML/ML log-likelihood must agree to 1e-9 and must not be below
+metafor's by more than that.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ FIXTURE = json.loads(
 )
 CASES = {case["name"]: case for case in FIXTURE["cases"]}
 TOL = 1e-6
+#: Cases compared to metafor's spread (its runs disagree by more than TOL there).
+WIDENED = {"het-spline4-REML"}
 SETTINGS = settings(max_examples=15, deadline=None)
 
 
@@ -82,7 +84,7 @@ def close(got: Any, expected: Any, scale: Any, tol: float) -> None:
 def test_fit_matches_metafor(name: str) -> None:
     case = CASES[name]
     res = fit(case)
-    tol = max(TOL, case["spread"])
+    tol = max(TOL, case["spread"]) if name in WIDENED else TOL
     p = len(res.coef)
     se = np.atleast_1d(case["se"])
     psi = square(case["psi"], p)
@@ -103,7 +105,7 @@ def test_predictions_match_metafor(name: str) -> None:
     case = CASES[name]
     expected = case["predict"]
     table = fit(case).predict(expected["dose"], reference=expected["reference"])
-    tol = max(TOL, case["spread"])
+    tol = max(TOL, case["spread"]) if name in WIDENED else TOL
     se = np.asarray(expected["se"])
     assert list(table.columns) == ["dose", "log_rr", "se", "rr", "ci_low", "ci_high"]
     np.testing.assert_array_equal(table["dose"], expected["dose"])

@@ -841,6 +841,42 @@ def _nonlinearity(beta: np.ndarray, vcov: np.ndarray) -> tuple[float, int, float
     return chi2, len(b), float(stats.chi2.sf(chi2, len(b)))
 
 
+@dataclass(frozen=True)
+class _Fit:
+    beta: np.ndarray
+    vcov: np.ndarray
+    psi: np.ndarray
+    loglik: float
+    converged: bool
+    psi_on_boundary: bool
+
+
+def _fit(rows: _Rows, x: np.ndarray, reml: bool) -> _Fit:
+    """β̂, Var(β̂) and Ψ at the (restricted) likelihood's maximum. The optimisation runs on
+    design columns of unit root mean square; β, Ψ and Var(β̂) are scaled back."""
+    unit = np.sqrt(np.mean(x**2, axis=0))
+    blocks = _blocks(rows, x / unit)
+    if blocks.p == 1:
+        tau2, converged = _tau2_linear(blocks, reml)
+        psi_scaled = np.array([[tau2]])
+    else:
+        psi_scaled, converged = _psi_general(blocks, reml)
+    found = _evaluate(psi_scaled, blocks, reml)
+    vcov_scaled = np.linalg.inv(found.information)
+    # Ψ is singular when its smallest eigenvalue is negligible against its largest, or
+    # against the sampling variance of β̂ when Ψ is ~0 altogether (scaled units).
+    eigen = np.linalg.eigvalsh(psi_scaled)
+    size = max(float(eigen.max()), float(np.diag(vcov_scaled).max()))
+    return _Fit(
+        beta=found.beta / unit,
+        vcov=vcov_scaled / np.outer(unit, unit),
+        psi=psi_scaled / np.outer(unit, unit),
+        loglik=found.loglik,
+        converged=converged,
+        psi_on_boundary=bool(eigen.min() <= 1e-8 * size),
+    )
+
+
 def dose_response(
     table: pd.DataFrame,
     dose: str = "dose",
@@ -881,23 +917,8 @@ def dose_response(
         )
     knots_used = _check_knots(knots, rows.dose) if model == "spline" else None
     x = _design(rows, model, knots_used, dose)
-    reml = method == "REML"
-    # Optimise on columns of unit root mean square; β, Ψ and Var(β̂) are scaled back.
-    unit = np.sqrt(np.mean(x**2, axis=0))
-    blocks = _blocks(rows, x / unit)
-    if blocks.p == 1:
-        tau2, converged = _tau2_linear(blocks, reml)
-        psi_scaled = np.array([[tau2]])
-    else:
-        psi_scaled, converged = _psi_general(blocks, reml)
-    found = _evaluate(psi_scaled, blocks, reml)
-    vcov = np.linalg.inv(found.information) / np.outer(unit, unit)
-    beta = found.beta / unit
-    psi = psi_scaled / np.outer(unit, unit)
-    # Ψ is singular when its smallest eigenvalue is negligible against its largest, or
-    # against the sampling variance of β̂ when Ψ is ~0 altogether (scaled units).
-    eigen = np.linalg.eigvalsh(psi_scaled)
-    reference_size = max(float(eigen.max()), float(np.diag(np.linalg.inv(found.information)).max()))
+    fit = _fit(rows, x, reml=method == "REML")
+    beta, vcov, psi = fit.beta, fit.vcov, fit.psi
     chi2, df, pvalue = _nonlinearity(beta, vcov)
     return DoseResponseResult(
         coef=beta,
@@ -911,9 +932,9 @@ def dose_response(
         n_rows=len(rows.yi),
         method=method,
         model=model,
-        log_likelihood=found.loglik,
-        converged=converged,
-        psi_on_boundary=bool(eigen.min() <= 1e-8 * reference_size),
+        log_likelihood=fit.loglik,
+        converged=fit.converged,
+        psi_on_boundary=fit.psi_on_boundary,
         nonlinear_chi2=chi2,
         nonlinear_df=df,
         nonlinear_pvalue=pvalue,
