@@ -83,7 +83,7 @@ def close(got: Any, expected: Any, scale: Any, tol: float) -> None:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fit_matches_metafor(name: str) -> None:
     case = CASES[name]
-    res = fit(case)
+    res = fitted(name)
     tol = max(TOL, case["spread"]) if name in WIDENED else TOL
     p = len(res.coef)
     se = np.atleast_1d(case["se"])
@@ -104,7 +104,7 @@ def test_fit_matches_metafor(name: str) -> None:
 def test_predictions_match_metafor(name: str) -> None:
     case = CASES[name]
     expected = case["predict"]
-    table = fit(case).predict(expected["dose"], reference=expected["reference"])
+    table = fitted(name).predict(expected["dose"], reference=expected["reference"])
     tol = max(TOL, case["spread"]) if name in WIDENED else TOL
     se = np.asarray(expected["se"])
     assert list(table.columns) == ["dose", "log_rr", "se", "rr", "ci_low", "ci_high"]
@@ -128,12 +128,12 @@ def test_effects_match_escalc(name: str) -> None:
 def test_boundary_cases_are_exactly_zero() -> None:
     """REML and ML put the slope variance of the consistent synthetic set at 0 exactly."""
     for name in ("hom-linear-REML", "hom-linear-ML"):
-        res = fit(CASES[name])
+        res = fitted(name)
         assert res.tau2[0] == 0.0
         assert res.psi_on_boundary
         assert CASES[name]["tau2"] < 1e-15  # metafor's log-scale optimum heads to 0 too
-    assert not fit(CASES["het-linear-REML"]).psi_on_boundary
-    assert fit(CASES["het-linear-REML"]).tau2[0] > 1e-5  # clear heterogeneity
+    assert not fitted("het-linear-REML").psi_on_boundary
+    assert fitted("het-linear-REML").tau2[0] > 1e-5  # clear heterogeneity
 
 
 def test_spline_basis_matches_rms() -> None:
@@ -148,7 +148,7 @@ def test_spline_basis_matches_rms() -> None:
 def test_default_knots_match_r_quantile() -> None:
     for name, knots in FIXTURE["default_knots"].items():
         np.testing.assert_allclose(default_knots(dataset(name)["dose"].to_numpy()), knots)
-    res = fit(CASES["het-spline-REML"])
+    res = fitted("het-spline-REML")
     np.testing.assert_allclose(res.knots, FIXTURE["default_knots"]["synthetic_het"])
     assert res.names == ["dose", "dose'"]
 
@@ -252,20 +252,20 @@ def test_predictions_are_coherent(doses: list[float], name: str) -> None:
 
 
 def test_nonlinearity_wald_test() -> None:
-    quad = fit(CASES["obrien-quadratic-REML"])
+    quad = fitted("obrien-quadratic-REML")
     assert quad.nonlinear_df == 1
     assert quad.nonlinear_chi2 == pytest.approx((quad.coef[1] / quad.se[1]) ** 2, rel=1e-12)
-    spline = fit(CASES["het-spline4-REML"])
+    spline = fitted("het-spline4-REML")
     assert spline.nonlinear_df == 2
     b, v = spline.coef[1:], spline.vcov[1:, 1:]
     assert spline.nonlinear_chi2 == pytest.approx(float(b @ np.linalg.solve(v, b)), rel=1e-10)
     assert 0 <= spline.nonlinear_pvalue <= 1
-    linear = fit(CASES["het-linear-REML"])
+    linear = fitted("het-linear-REML")
     assert linear.nonlinear_df == 0 and np.isnan(linear.nonlinear_chi2)
 
 
 def test_level_changes_the_interval_only() -> None:
-    res = fit(CASES["het-linear-REML"])
+    res = fitted("het-linear-REML")
     narrow, wide = res.predict([50.0], level=0.5), res.predict([50.0], level=0.99)
     assert narrow["rr"].iloc[0] == wide["rr"].iloc[0]
     assert wide["ci_low"].iloc[0] < narrow["ci_low"].iloc[0]
