@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         per_1000,
         risk_difference,
     )
+    from evsynth.meta.dose_response import DoseResponseResult, dose_response
     from evsynth.meta.effects import (
         EffectSizes,
         binary_effects,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 #: rules do, at every start, even for a run with nothing to do) does not load scipy and the
 #: engine.
 _EXPORTS = {
+    "DoseResponseResult": "evsynth.meta.dose_response",
     "EffectSizes": "evsynth.meta.effects",
     "EggerResult": "evsynth.meta.small_study",
     "FixedEffectResult": "evsynth.meta.fixed_effects",
@@ -55,6 +57,7 @@ _EXPORTS = {
     "binary_effects": "evsynth.meta.effects",
     "continuous_effects": "evsynth.meta.effects",
     "cumulative": "evsynth.meta.sensitivity",
+    "dose_response": "evsynth.meta.dose_response",
     "egger_test": "evsynth.meta.small_study",
     "funnel_data": "evsynth.meta.small_study",
     "generic_effects": "evsynth.meta.effects",
@@ -95,6 +98,7 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "DoseResponseResult",
     "EffectSizes",
     "EggerResult",
     "FixedEffectResult",
@@ -107,6 +111,7 @@ __all__ = [
     "binary_effects",
     "continuous_effects",
     "cumulative",
+    "dose_response",
     "egger_test",
     "funnel_data",
     "generic_effects",
