@@ -19,6 +19,7 @@ import numpy as np
 
 from evsynth.analysis.model import Pooled
 from evsynth.analysis.trials import BINARY_COLUMNS, Unit
+from evsynth.errors import AnalysisInputError
 from evsynth.meta.fixed_effects import mantel_haenszel, peto
 from evsynth.meta.pooling import pool
 
@@ -50,6 +51,13 @@ def totals(units: Sequence[Unit]) -> tuple[int, int, int | None, int, int | None
 
 def _fixed(units: Sequence[Unit], spec: Mapping[str, Any]) -> dict[str, Any]:
     """MH or Peto on the raw 2×2 tables (strata stay separate tables: MH is stratified)."""
+    without = sorted({u.trial for u in units if u.input != "2x2"})
+    if without:
+        raise AnalysisInputError(
+            f"analysis {spec.get('id')!r}: {spec['fixed_method']} needs the 2x2 table of every "
+            f"trial, but {', '.join(without)} entered as a published estimate; use "
+            "fixed_method: IV (inverse variance) or model: random"
+        )
     tables = [t for u in units for t in u.tables()]
     a, n1, c, n2 = (np.array([float(t[k]) for t in tables]) for k in BINARY_COLUMNS)
     if spec["fixed_method"] == "MH":

@@ -140,7 +140,22 @@ def schema_problems(config: Mapping[str, Any], problems: _Problems, schema_path:
     schema = yaml.load(schema_path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     validator = jsonschema.Draft202012Validator(schema)
     for error in validator.iter_errors(config):
-        problems.add(tuple(str(p) for p in error.absolute_path), error.message)
+        path = tuple(str(p) for p in error.absolute_path)
+        unknown = _unknown_keys(error)
+        for key in unknown:
+            problems.add((*path, key), "unknown key: remove it or fix its spelling")
+        if not unknown:
+            problems.add(path, error.message)
+
+
+def _unknown_keys(error: jsonschema.ValidationError) -> list[str]:
+    """The keys an ``additionalProperties: false`` / ``unevaluatedProperties: false`` error
+    is about, so that each is reported at its own line (not at its parent mapping's)."""
+    if error.validator not in ("additionalProperties", "unevaluatedProperties"):
+        return []
+    if not isinstance(error.instance, Mapping):
+        return []
+    return [str(key) for key in error.instance if repr(key) in error.message]
 
 
 def _table_columns(
@@ -264,14 +279,15 @@ def _check_derived(config: Mapping[str, Any], problems: _Problems) -> None:
 
 def _check_columns(config: Mapping[str, Any], review_dir: Path, problems: _Problems) -> None:
     """Each analysis's columns exist in its dataset (schema, joined tables, derived)."""
-    schema_dir = review_dir / config.get("paths", {}).get("schemas", DEFAULT_PATHS["schemas"])
+    schemas = Path(config.get("paths", {}).get("schemas", DEFAULT_PATHS["schemas"]))
+    schema_dir = review_dir / schemas
     derived = config.get("derived") or {}
     for section in ("analyses", "markers"):
         for name, spec in (config.get(section) or {}).items():
             columns = dataset_columns(spec["dataset"], schema_dir, derived)
             if columns is None:
                 continue
-            shown = f"{schema_dir.name}/{spec['dataset']}.schema.yaml"
+            shown = (schemas / f"{spec['dataset']}.schema.yaml").as_posix()
             used = [("where", c) for c in spec.get("where") or {}]
             used += [(k, c) for k in ("subgroups", "moderators") for c in spec.get(k) or []]
             dr = spec.get("dose_response")
