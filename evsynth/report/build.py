@@ -87,6 +87,7 @@ def analysis_context(
         "regressions": regressions,
         "sensitivity": sensitivity,
         "egger_note": analysis.get("egger_note"),
+        "dose_sentence": rules.dose_response_sentence(analysis, settings),
         "egger": fmt.p_value((analysis.get("egger") or {}).get("p_value"))
         if analysis.get("egger")
         else None,
@@ -325,22 +326,42 @@ def _claim_targets(
         if analysis is None:
             continue
         if "study" in claim:
-            study = next((s for s in analysis["studies"] if claim["study"] in
-                          (s["study_id"], s["trial"])), None)
+            study = next(
+                (s for s in analysis["studies"] if claim["study"] in (s["study_id"], s["trial"])),
+                None,
+            )
             own = {**analysis, "measures": [study["measure"]]} if study else analysis
-            out.append((own, None if study is None else {
-                **study, "estimate": study["yi"], "estimate_exp": study.get("yi_exp"),
-                "trials": 1, "comparisons": len(study["row_ids"])}))
+            out.append(
+                (
+                    own,
+                    None
+                    if study is None
+                    else {
+                        **study,
+                        "estimate": study["yi"],
+                        "estimate_exp": study.get("yi_exp"),
+                        "trials": 1,
+                        "comparisons": len(study["row_ids"]),
+                    },
+                )
+            )
             continue
-        found = conclusions.targets({"analyses": [name], **({"subgroup": claim["subgroup"]}
-                                     if "subgroup" in claim else {})}, analyses)
+        found = conclusions.targets(
+            {
+                "analyses": [name],
+                **({"subgroup": claim["subgroup"]} if "subgroup" in claim else {}),
+            },
+            analyses,
+        )
         out.append((analysis, found[0].pooled if found else None))
     return out
 
 
 def _claim_verdict(
-    claim: Mapping[str, Any], analyses: Mapping[str, Mapping[str, Any]],
-    marker_sets: Mapping[str, Mapping[str, Any]], settings: Mapping[str, Any],
+    claim: Mapping[str, Any],
+    analyses: Mapping[str, Mapping[str, Any]],
+    marker_sets: Mapping[str, Mapping[str, Any]],
+    settings: Mapping[str, Any],
 ) -> tuple[str, str]:
     if "nnt" in claim:
         nnt = (analyses.get(claim.get("analysis", "")) or {}).get("single_trial_nnt")
@@ -351,8 +372,10 @@ def _claim_verdict(
     if "markers" in claim:
         spec = settings["markers"].get(claim["markers"], {})
         chosen = conclusions.decision_markers(
-            (marker_sets.get(claim["markers"]) or {}).get("markers", []), spec,
-            claim.get("marker_groups"))
+            (marker_sets.get(claim["markers"]) or {}).get("markers", []),
+            spec,
+            claim.get("marker_groups"),
+        )
         if not chosen:
             return "not estimable", ""
         verdicts = {rules.marker_effect(m)["verdict"] for m in chosen}
@@ -365,15 +388,19 @@ def _claim_verdict(
             agree.append(False)
             continue
         agree.append(rules.direction(analysis, estimate) == claim["expect"])
-        shown.append(f"{analysis['title']}: {rules.estimate_text(analysis, estimate)}; "
-                     f"{rules.trials(estimate)}")
+        shown.append(
+            f"{analysis['title']}: {rules.estimate_text(analysis, estimate)}; "
+            f"{rules.trials(estimate)}"
+        )
     verdict = "reproduced" if agree and all(agree) else "contradicted"
     return verdict, "; ".join(shown)
 
 
 def claim_rows(
-    claims: list[Mapping[str, Any]], analyses: Mapping[str, Mapping[str, Any]],
-    marker_sets: Mapping[str, Mapping[str, Any]], settings: Mapping[str, Any],
+    claims: list[Mapping[str, Any]],
+    analyses: Mapping[str, Mapping[str, Any]],
+    marker_sets: Mapping[str, Mapping[str, Any]],
+    settings: Mapping[str, Any],
 ) -> list[dict[str, str]]:
     """Each claim of a source summary: reproduced or contradicted (with the computed numbers),
     or narrative / not computable (not checked)."""
@@ -382,11 +409,21 @@ def claim_rows(
         if "expect" in claim or "nnt" in claim:
             verdict, numbers = _claim_verdict(claim, analyses, marker_sets, settings)
         else:
-            verdict = "narrative (not computed)" if claim.get("kind", "narrative") == \
-                "narrative" else "not computable from these data"
+            verdict = (
+                "narrative (not computed)"
+                if claim.get("kind", "narrative") == "narrative"
+                else "not computable from these data"
+            )
             numbers = ""
-        out.append({"id": str(claim["id"]), "text": claim["text"], "verdict": verdict,
-                    "numbers": numbers, "note": claim.get("note") or ""})
+        out.append(
+            {
+                "id": str(claim["id"]),
+                "text": claim["text"],
+                "verdict": verdict,
+                "numbers": numbers,
+                "note": claim.get("note") or "",
+            }
+        )
     return out
 
 
