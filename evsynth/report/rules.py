@@ -336,12 +336,16 @@ def dose_response_sentence(analysis: Mapping[str, Any], settings: Mapping[str, A
         f"RR {ratio} per {fmt.number(per)}{unit} ({fmt.level(analysis.get('level', 0.95))}"
         f" CI {ci}); {fmt.p_value(p)}; {scope}"
     )
+    caveat = (
+        "; the model sets no effect at dose 0, and where each trial tests one dose against "
+        "control the slope compares trials, not doses within a trial"
+    )
     if p < settings["alpha"]:
         better = (coef < 0) == (analysis.get("higher_is", "worse") == "worse")
         trend = "a more favourable effect" if better else "a less favourable effect"
         return (
             f"In the dose–response model, higher {title} goes with {trend} on "
-            f"{outcome_name(analysis)} ({numbers})."
+            f"{outcome_name(analysis)} ({numbers}{caveat})."
         )
     return (
         f"The dose–response model shows no clear change in the effect on "
