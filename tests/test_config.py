@@ -98,9 +98,14 @@ def test_unknown_setting_and_invalid_yaml(tmp_path: Path) -> None:
 
 
 def test_yaml_tags_are_not_executed(tmp_path: Path) -> None:
-    text = "review: !!python/object/apply:os.system ['echo hacked']\n"
+    marker = tmp_path / "hacked"
+    text = f"review: !!python/object/apply:os.system ['touch {marker}']\n"
     found = problems(tmp_path, text)
-    assert "invalid YAML" in found[0]
+    assert found == [
+        f"{tmp_path / 'config.yaml'}:1:9: the tag !!python/object/apply:os.system is not "
+        "allowed: evsynth reads plain YAML values only; remove it"
+    ]
+    assert not marker.exists()
     assert yaml.safe_load(SHIPPED)  # the shipped config itself is plain YAML
 
 

@@ -135,8 +135,17 @@ def test_malformed_schema_is_reported(tmp_path: Path) -> None:
     path.write_text(
         path.read_text(encoding="utf-8").replace("type: integer", "type: int"), encoding="utf-8"
     )
-    with pytest.raises(DataValidationError, match="column 'year': type must be one of"):
+    with pytest.raises(DataValidationError) as caught:
         load_schema("studies", tmp_path)
+    line = next(
+        i
+        for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if text.startswith("  year:")
+    )
+    assert caught.value.problems == [
+        f"{path}:{line}: columns.year.type: 'int' is not one of ['string', 'integer', 'number', "
+        "'boolean']; did you mean 'integer'?"
+    ]
 
 
 def run_script(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
