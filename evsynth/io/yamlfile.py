@@ -308,7 +308,9 @@ def _syntax_problem(error: yaml.YAMLError, text: str, path: str) -> YamlProblem:
         return YamlProblem(line, column, message, path)
     message = f"invalid YAML: {problem}"
     context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
-    if context and context_mark is not None and context_mark.line + 1 != line:
+    if context and not context.startswith("while"):  # "expected a single document ..."
+        message = f"invalid YAML: {context}, {problem}"
+    elif context and context_mark is not None and context_mark.line + 1 != line:
         message += f" ({context} that starts on line {context_mark.line + 1})"
     hint = _hint(problem, text, mark.index)
     return YamlProblem(line, column, f"{message}; {hint}" if hint else message, path)

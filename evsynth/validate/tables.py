@@ -33,6 +33,7 @@ against ``evsynth/schemas/table.schema.yaml``; their problems name the schema's 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
 import re
@@ -204,19 +205,24 @@ def _schema_consistency(document: YamlDocument) -> list[YamlProblem]:
             problems.append(
                 document.problem(("columns", name, "min"), "min exceeds max; swap them?")
             )
-    known = f"is not a column of this table (columns: {', '.join(columns)})"
+
+    def unknown(name: str) -> str:
+        close = difflib.get_close_matches(name, list(columns), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "add it under 'columns' or fix it"
+        return f"'{name}' is not a column of this table; {hint}"
+
     for index, name in enumerate(data.get("unique") or ()):
         if name not in columns:
-            problems.append(document.problem(("unique", index), f"'{name}' {known}"))
+            problems.append(document.problem(("unique", index), unknown(name)))
     for index, fk in enumerate(data.get("foreign_keys") or ()):
         for position, name in enumerate(fk["columns"]):
             if name not in columns:
                 where = ("foreign_keys", index, "columns", position)
-                problems.append(document.problem(where, f"'{name}' {known}"))
+                problems.append(document.problem(where, unknown(name)))
     for index, spec in enumerate(data.get("checks") or ()):
         for name in sorted(_columns_of(spec)):
             if name not in columns:
-                problems.append(document.problem(("checks", index), f"'{name}' {known}"))
+                problems.append(document.problem(("checks", index), unknown(name)))
         for name in _compared_columns(spec):
             if name in columns and columns[name].get("type", "string") not in NUMERIC:
                 message = f"{spec['check']} compares numbers, but column '{name}' is not numeric"
@@ -253,21 +259,23 @@ def check_control_characters(
     header: Sequence[str], records: Sequence[tuple[int, Sequence[str]]], path: str
 ) -> list[Problem]:
     """Every control character (other than tab, CR, LF) in the header and the cells, at its
-    line, column and position in the cell. A NUL byte or an escape sequence pasted from a PDF
-    is invisible in an editor and would be copied into the processed table and the report."""
+    line and column, with the text before it on its line. A NUL byte or an escape sequence
+    pasted from a PDF is invisible in an editor and would reach the processed table and the
+    report."""
     problems: list[Problem] = []
-    for line, row, where in [(1, header, "header cell"), *((n, r, "cell") for n, r in records)]:
+    for line, row in [(1, header), *records]:
         offset = 0  # line feeds in the record's earlier cells (a quoted cell may span lines)
         for position, cell in enumerate(row):
             for match in textio.CONTROL_RE.finditer(cell):
-                what = textio.describe_control(match.group())
+                start = match.start()
+                before = cell[cell.rfind("\n", 0, start) + 1 : start][-20:]
+                where = f"after {_printable(before)!r}" if before else "at the start"
                 problems.append(
                     Problem(
-                        line + offset + cell.count("\n", 0, match.start()),
+                        line + offset + cell.count("\n", 0, start),
                         position,
-                        f"the control character {what} at character {match.start() + 1} of "
-                        f"the {where} is not allowed (it is invisible in most editors); "
-                        "delete it",
+                        f"the control character {textio.describe_control(match.group())} "
+                        f"{where} is not allowed (it is invisible in most editors); delete it",
                         path,
                         _printable(header[position]) if position < len(header) else None,
                     )
