@@ -242,3 +242,55 @@ def test_script_writes_processed_tables(tmp_path: Path) -> None:
     out = run_script(tmp_path, "--raw-dir", "raw", "--out-dir", "processed", "--table", "fractures")
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in (tmp_path / "processed").iterdir()) == ["fractures.csv"]
+
+
+def test_table_schema_format_knows_every_cross_check() -> None:
+    from evsynth.validate.tables import CROSS_CHECKS, TABLE_SCHEMA_PATH
+
+    meta = yaml.safe_load(TABLE_SCHEMA_PATH.read_text(encoding="utf-8"))
+    names = meta["properties"]["checks"]["items"]["properties"]["check"]["enum"]
+    assert sorted(names) == sorted(CROSS_CHECKS)
+    branches = meta["properties"]["checks"]["items"]["allOf"]
+    assert sorted(b["if"]["properties"]["check"]["const"] for b in branches) == sorted(names)
+
+
+def test_largest_exact_integer_is_kept_exactly(tmp_path: Path) -> None:
+    raw = raw_copy(tmp_path)
+    kidney = raw / "kidney_stones.csv"
+    text = kidney.read_text(encoding="utf-8")
+    big = str(2**53 - 1)
+    kidney.write_text(
+        text.replace("events,28,2000,24,2000,", f"events,28,{big},24,{big},"), encoding="utf-8"
+    )
+    typed = validate_tables(raw)["kidney_stones"].typed
+    assert typed.loc[3, "n_treat"] == 2**53 - 1 and str(typed["n_treat"].dtype) == "Int64"
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        # an arm of n = 0 alone (nothing else given) is not an analysable arm: not reported
+        ("persons,,0,,,", []),
+        # a negative n is the cell check's to report, once
+        ("persons,5,-1,3,1403,", ["column 'n_treat': '-1' is below 0 (counts cannot be negative)"]),
+        # n = 0 beside its own events only
+        ("persons,0,0,,,", ["column 'n_treat': is 0 but events_treat is given; it must be > 0"]),
+        # both arms of n = 0 beside their events: each reported
+        (
+            "persons,0,0,0,0,",
+            [
+                "column 'n_treat': is 0 but events_treat, events_control, n_control are given",
+                "column 'n_control': is 0 but events_treat, n_treat, events_control are given",
+            ],
+        ),
+    ],
+)
+def test_positive_when_any(tmp_path: Path, cells: str, expected: list[str]) -> None:
+    raw = raw_copy(tmp_path)
+    kidney = raw / "kidney_stones.csv"
+    text = kidney.read_text(encoding="utf-8")
+    kidney.write_text(text.replace("persons,5,1387,3,1403,", cells), encoding="utf-8")
+    found = problems_of(raw)
+    assert len(found) == len(expected), found
+    for problem, want in zip(found, expected, strict=True):
+        assert problem.startswith(f"{raw.as_posix()}/kidney_stones.csv:2: {want}"), problem
