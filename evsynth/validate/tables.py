@@ -461,6 +461,7 @@ OUT_OF_RANGE = (
     f"is too large: whole numbers must lie within ±{MAX_INTEGER:,} (2^53 − 1, the largest "
     "that computes exactly); check the value against the source"
 )
+NOT_ALLOWED = "is not one of the allowed values"
 NOT_FINITE = (
     "is not a finite number (infinity, NaN and values beyond ±1.8e308 cannot be analysed); "
     "leave the cell blank if the value is unknown"
@@ -492,9 +493,7 @@ def cell_checks(spec: ColumnSpec) -> list[pa.Check]:
     if spec.allowed is not None:
         allowed = frozenset(spec.allowed)
         listed = ", ".join(spec.allowed)
-        checks.append(
-            _element(lambda v: v in allowed, f"is not one of the allowed values: {listed}")
-        )
+        checks.append(_element(lambda v: v in allowed, f"{NOT_ALLOWED}: {listed}"))
     if spec.regex is not None:
         pattern = re.compile(spec.regex)
         checks.append(
@@ -537,9 +536,25 @@ def check_cells(table: RawTable) -> list[Problem]:
             what = "is blank but a value is required"
             problems.append(Problem(int(line), names.index(column), what, table.path, column))
         else:
-            what = f"{_shown(str(case['failure_case']))} {check}"
+            value = str(case["failure_case"])
+            what = f"{_shown(value)} {check}"
+            allowed = table.schema.column(column).allowed
+            if check.startswith(NOT_ALLOWED) and allowed:
+                what += _did_you_mean(value, allowed)
             problems.append(Problem(int(line), names.index(column), what, table.path, column))
     return problems
+
+
+def _did_you_mean(value: str, choices: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the allowed value closest to ``value`` (ignoring case,
+    spaces and '_' / '-'), or nothing when none is close."""
+
+    def key(text: str) -> str:
+        return re.sub(r"[\s_-]+", " ", text.strip().lower())
+
+    keys = {key(c): c for c in choices}
+    close = difflib.get_close_matches(key(value), list(keys), n=1, cutoff=0.75)
+    return f"; did you mean '{keys[close[0]]}'?" if close else ""
 
 
 def check_unique(table: RawTable) -> list[Problem]:
