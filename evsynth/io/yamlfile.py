@@ -7,7 +7,7 @@ PyYAML has it), and refuses what PyYAML would pass silently or as a traceback:
 
 * an empty file (or only comments), or a top level that is not a mapping;
 * a key that appears twice in one mapping, at any depth (PyYAML keeps the last one quietly:
-  a second ``fractures-hip:`` block would replace the first);
+  a second block of the same analysis would replace the first);
 * aliases that expand to an enormous or recursive document (``&a [*a]``, "billion laughs");
 * syntax errors, tags (``!!python/...``) and undefined aliases, each at its line and column
   with a hint where the usual cause is known (a tab in the indentation, an unquoted ``: ``).
@@ -75,7 +75,7 @@ def by_line(problems: Iterable[YamlProblem]) -> list[YamlProblem]:
 
 
 def where(path: Iterable[object]) -> str:
-    """A key path as shown in messages: ``analyses.fractures-hip.measure``."""
+    """A key path as shown in messages: ``analyses.primary-outcome.measure``."""
     return ".".join(str(p) for p in path) or "(top level)"
 
 
