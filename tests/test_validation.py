@@ -28,8 +28,11 @@ import pytest
 import yaml
 
 from evsynth.errors import DataValidationError
-from evsynth.validate.tables import RAW_TABLES, load_schema, read_records, validate_tables
+from evsynth.validate.tables import load_schema, read_records, validate_tables
 
+#: The shipped review's raw tables (the corpus and the good set are copies of them).
+RAW_TABLES = ("studies", "fractures", "kidney_stones", "avadec_markers")
+SCHEMAS = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = ROOT / "tests" / "data" / "good"
 BAD = ROOT / "tests" / "data" / "bad_inputs"
@@ -50,7 +53,7 @@ def raw_copy(tmp_path: Path, case: str | None = None) -> Path:
 def problems_of(raw: Path) -> list[str]:
     """The validator's problems for the tables in ``raw`` (empty when they pass)."""
     try:
-        validate_tables(raw)
+        validate_tables(raw, RAW_TABLES, SCHEMAS)
     except DataValidationError as error:
         return error.problems
     return []
@@ -74,6 +77,24 @@ def run_entry_point(
     return 0
 
 
+#: The review config of the table cases: the good set's tables in raw/ and schemas/.
+TABLES_CONFIG = """review: {title: Corpus, intervention: treatment, control: control}
+paths: {raw: raw, schemas: schemas, processed: processed, results: results}
+tables: [studies, fractures, kidney_stones, avadec_markers]
+analyses:
+  any:
+    title: Any
+    dataset: fractures
+    measure: RR
+"""
+
+
+def review_config(tmp_path: Path) -> None:
+    """config/config.yaml of a review whose raw tables and schemas are raw/ and schemas/."""
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "config" / "config.yaml").write_text(TABLES_CONFIG, encoding="utf-8")
+
+
 def set_up_case(case: str, tmp_path: Path) -> tuple[str, list[str], list[Path]]:
     """Copy the good review with ``case``'s files into ``tmp_path``; the script to run, its
     arguments and the outputs it must not write."""
@@ -89,8 +110,8 @@ def set_up_case(case: str, tmp_path: Path) -> tuple[str, list[str], list[Path]]:
     shutil.copytree(ROOT / "workflow" / "schemas", tmp_path / "schemas")
     for source in (BAD / case).glob("*.schema.yaml"):
         shutil.copyfile(source, tmp_path / "schemas" / source.name)
-    args = ["--raw-dir", "raw", "--out-dir", "processed", "--schema-dir", "schemas"]
-    return "validate.py", args, [tmp_path / "processed"]
+    review_config(tmp_path)
+    return "validate.py", ["--config", "config/config.yaml"], [tmp_path / "processed"]
 
 
 def test_corpus_is_large_enough() -> None:
@@ -117,7 +138,7 @@ def test_every_raw_table_and_schema_has_a_case() -> None:
 
 
 def test_good_set_passes() -> None:
-    tables = validate_tables(GOOD)
+    tables = validate_tables(GOOD, RAW_TABLES, SCHEMAS)
     assert set(tables) == set(RAW_TABLES)
     # Records start on the editor line of their first character; the multi-line population
     # cell of the first study occupies lines 2-3.
@@ -150,7 +171,7 @@ def test_bom_is_accepted(tmp_path: Path) -> None:
     raw = raw_copy(tmp_path)
     for path in raw.glob("*.csv"):
         path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
-    tables = validate_tables(raw)
+    tables = validate_tables(raw, RAW_TABLES, SCHEMAS)
     assert tables["studies"].typed["study_id"].iloc[0] == "Alpha2001"
 
 
@@ -172,7 +193,7 @@ def test_integer_cells_are_strict(tmp_path: Path) -> None:
 
 
 def test_cells_keep_unicode_and_commas() -> None:
-    tables = validate_tables(GOOD)
+    tables = validate_tables(GOOD, RAW_TABLES, SCHEMAS)
     studies = tables["studies"].typed
     assert studies.loc[2, "population"] == "women ≥ 65 y\nin nursing homes"
     assert studies.loc[2, "trial_name"] == "ALPHA, phase 3"
@@ -187,7 +208,7 @@ def pd_isna(value: object) -> bool:
 
 def test_schemas_load() -> None:
     for table in RAW_TABLES:
-        schema = load_schema(table)
+        schema = load_schema(table, SCHEMAS)
         assert schema.table == table
         assert {"source_url", "doi_or_pmid", "quote", "provenance"} <= set(schema.names)
 
@@ -199,12 +220,13 @@ def test_malformed_schema_is_reported(tmp_path: Path) -> None:
             tmp_path / f"{table}.schema.yaml",
         )
     path = tmp_path / "studies.schema.yaml"
-    path.write_text(
-        path.read_text(encoding="utf-8").replace("type: integer", "type: int"), encoding="utf-8"
-    )
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(i for i, text in enumerate(lines) if text.startswith("  year:"))
+    lines[at + 1] = lines[at + 1].replace("type: integer", "type: int")
+    path.write_text("".join(lines), encoding="utf-8")
     with pytest.raises(DataValidationError) as caught:
         load_schema("studies", tmp_path)
-    line = next(
+    line = 1 + next(
         i
         for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if text.startswith("  year:")
@@ -227,8 +249,10 @@ def run_script(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_script_reports_bad_data_without_traceback(tmp_path: Path) -> None:
     raw_copy(tmp_path, "several_problems_at_once")
+    shutil.copytree(SCHEMAS, tmp_path / "schemas")
+    review_config(tmp_path)
     log = tmp_path / "logs" / "validate.log"
-    out = run_script(tmp_path, "--raw-dir", "raw", "--out-dir", "processed", "--log", str(log))
+    out = run_script(tmp_path, "--config", "config/config.yaml", "--log", str(log))
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert "raw/studies.csv:5: column 'vitamin_d_form':" in out.stderr
@@ -239,7 +263,9 @@ def test_script_reports_bad_data_without_traceback(tmp_path: Path) -> None:
 
 def test_script_writes_processed_tables(tmp_path: Path) -> None:
     raw_copy(tmp_path)
-    out = run_script(tmp_path, "--raw-dir", "raw", "--out-dir", "processed", "--table", "fractures")
+    shutil.copytree(SCHEMAS, tmp_path / "schemas")
+    review_config(tmp_path)
+    out = run_script(tmp_path, "--config", "config/config.yaml", "--table", "fractures")
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in (tmp_path / "processed").iterdir()) == ["fractures.csv"]
 
@@ -262,7 +288,7 @@ def test_largest_exact_integer_is_kept_exactly(tmp_path: Path) -> None:
     kidney.write_text(
         text.replace("events,28,2000,24,2000,", f"events,28,{big},24,{big},"), encoding="utf-8"
     )
-    typed = validate_tables(raw)["kidney_stones"].typed
+    typed = validate_tables(raw, RAW_TABLES, SCHEMAS)["kidney_stones"].typed
     assert typed.loc[3, "n_treat"] == 2**53 - 1 and str(typed["n_treat"].dtype) == "Int64"
 
 

@@ -105,7 +105,14 @@ class _Problems:
         self.found: list[tuple[int, str]] = []
 
     def add(self, path: tuple[str, ...], message: str) -> None:
-        self.found.append((line_for(path, self.lines) or 1, f"{where(path)}: {message}"))
+        self.found.append((line_for(path, self.lines), f"{where(path)}: {message}"))
+
+    def messages(self, source: str) -> list[str]:
+        """``source:line: key: problem`` lines, sorted by line (no line when it is unknown)."""
+        return [
+            f"{source}:{line}: {msg}" if line else f"{source}: {msg}"
+            for line, msg in sorted(self.found)
+        ]
 
 
 def schema_problems(config: Mapping[str, Any], problems: _Problems, schema_path: Path) -> None:
@@ -114,7 +121,7 @@ def schema_problems(config: Mapping[str, Any], problems: _Problems, schema_path:
     schema = yaml.load(schema_path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     document = YamlDocument("", config, problems.lines)
     for problem in yaml_schema_problems(document, schema):
-        problems.found.append((problem.line or 1, problem.message))
+        problems.found.append((problem.line, problem.message))
 
 
 def _table_columns(
@@ -361,9 +368,7 @@ def validate_config(
     if not problems.found:
         cross_checks(config, Path(project_dir), problems)
     if problems.found:
-        raise DataValidationError(
-            [f"{source}:{line}: {msg}" for line, msg in sorted(problems.found)]
-        )
+        raise DataValidationError(problems.messages(source))
     return with_defaults(config)
 
 
@@ -419,5 +424,5 @@ def load_config(path: Path | str, project_dir: Path | str | None = None) -> dict
     """
     path = Path(path)
     review_dir = Path(project_dir) if project_dir is not None else path.resolve().parent.parent
-    config, lines = read_yaml(path, "the config")
+    config, lines = read_yaml(path, "config")
     return validate_config(config, source=str(path), project_dir=review_dir, lines=lines)
