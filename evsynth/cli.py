@@ -3,7 +3,11 @@
 * ``evsynth new PATH --example binary|continuous`` writes a review folder that runs at once;
 * ``evsynth run PATH`` runs every stage of a review in order (no Snakemake needed);
 * ``evsynth check PATH`` validates a review's config, report settings, narrative and raw
-  tables, and checks that every number of every included row appears in its quote.
+  tables, and checks that every number of every included row appears in its quote;
+* ``evsynth report PATH`` (``make report``) runs the Snakemake workflow on the review, one run
+  at a time, recovering by itself from a run that was killed (:mod:`evsynth.runner`);
+* ``evsynth release PATH`` (``make release``) stamps the current report as the next version
+  under ``results/versions/`` (:mod:`evsynth.versions`).
 
 A reviewer who feeds the pipeline a bad table sees one line per problem (file, line, column,
 what to do) and a non-zero exit status, never a Python traceback; the same lines go to the
@@ -13,6 +17,8 @@ log file of the rule.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import shutil
 import sys
@@ -24,17 +30,47 @@ from evsynth.errors import DataValidationError, EvsynthError
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 
-def run(main: Callable[[], None], log: str | Path | None = None) -> None:
-    """Call ``main``; on an :class:`EvsynthError` print its message, log it and exit 1."""
+#: Errors of the machine rather than of the review, said in one line (no traceback).
+DISK_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+
+
+def run(main: Callable[[], None], log: str | Path | None = None, *, job: bool = True) -> None:
+    """Call ``main`` (a job: holding the review's job lock when the workflow runs it,
+    :func:`evsynth.runner.job_lock`); on an :class:`EvsynthError`, or a full, read-only or
+    forbidden disk, print one line, log it and exit 1."""
+    from evsynth.runner import job_lock
+
     try:
-        main()
+        with job_lock() if job else contextlib.nullcontext():
+            main()
     except EvsynthError as error:
-        message = f"error: {error}\n"
-        sys.stderr.write(message)
-        if log:
+        _fail(f"error: {error}\n", log)
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        where = f" writing {error.filename}" if error.filename else ""
+        _fail(
+            f"error: {DISK_ERRORS[error.errno]}{where} ({error.strerror}); nothing was "
+            "replaced: free space (or fix the permissions) and run `make report` again\n",
+            log,
+        )
+
+
+def _fail(message: str, log: str | Path | None) -> None:
+    sys.stderr.write(message)
+    if log:
+        try:
             Path(log).parent.mkdir(parents=True, exist_ok=True)
             Path(log).write_text(message, encoding="utf-8")
-        sys.exit(1)
+        except OSError:
+            pass  # the disk that failed may hold the log too
+    sys.exit(1)
 
 
 def new_review(path: str | Path, example: str = "binary") -> Path:
@@ -118,12 +154,55 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--cores", type=int, default=1)
     check = sub.add_parser("check", help="validate a review's inputs and provenance")
     check.add_argument("path", nargs="?", default=".")
+    for name, what in (
+        ("report", "run the Snakemake workflow on a review (recovers from a killed run)"),
+        ("release", "stamp the current report as the next version in results/versions/"),
+    ):
+        cmd = sub.add_parser(name, help=what)
+        cmd.add_argument("path", nargs="?", default=".")
+        cmd.add_argument("--cores", type=int, default=2)
+        cmd.add_argument("--snakefile", help="the evsynth checkout's Snakefile")
+        cmd.add_argument("--compare-with", help="the released version 'What changed' compares with")
+        cmd.add_argument("snakemake", nargs="*", help="more Snakemake arguments (after --)")
     return parser
+
+
+def _workflow(args: argparse.Namespace) -> None:
+    """``evsynth report`` and ``evsynth release``."""
+    from evsynth.runner import run_workflow
+
+    extra = list(args.snakemake)
+    settings = [f"compare_with={args.compare_with}"] if args.compare_with else []
+    if args.command == "release":
+        from evsynth.validate.config import load_config
+        from evsynth.versions import next_number, read_version
+
+        with _InFolder(args.path):
+            results = load_config("config/config.yaml", project_dir=".")["paths"]["results"]
+            number = next_number(results)
+        settings.append(f"release={number}")
+        folder = f"{results}/versions/{number}"
+        extra += ["--quiet", "rules", f"{folder}/version.json"]
+    if settings:
+        extra += ["--config", *settings]
+    code = run_workflow(args.path, extra, snakefile=args.snakefile, cores=args.cores)
+    if code != 0:
+        sys.exit(code)
+    if args.command == "release":
+        info = read_version(Path(args.path) / folder)
+        print(
+            f"released version {info['number']} of {args.path} ({info['date']}, data "
+            f"{info['data_hash'][:12]}) in {Path(args.path) / folder}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The ``evsynth`` command."""
     args = _parser().parse_args(argv)
+
+    if args.command in ("report", "release"):
+        run(lambda: _workflow(args), job=False)
+        return
 
     def command() -> None:
         if args.command == "new":

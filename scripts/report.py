@@ -1,19 +1,28 @@
 """Render the review's report from its analyses, figures, narrative and report settings.
 
 Written atomically (temporary file + os.replace): a failed run never overwrites the last good
-report. The version shown in the report is a hash of the inputs, so reruns are byte-identical.
+report. It compares with the released version given (--baseline), checks every figure against
+the results it shows, and records what it embeds (--record). Reruns are byte-identical.
 """
 
 import argparse
 
 from evsynth.cli import run
 from evsynth.stages import report_stage
-from evsynth.validate.config import load_config
+from evsynth.workflow import load_config_cached
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--config", default="config/config.yaml", help="the review's config")
 parser.add_argument("--output", default="results/report.html")
+parser.add_argument("--record", help="results/report.json: what the report embeds")
+parser.add_argument("--baseline", help="results/versions/N: the version compared with")
 parser.add_argument("--log")
 args = parser.parse_args()
 
-run(lambda: report_stage(load_config(args.config, project_dir="."), args.output) and None, args.log)
+
+def main() -> None:
+    config = load_config_cached(args.config)
+    report_stage(config, args.output, record=args.record, baseline=args.baseline or None)
+
+
+run(main, args.log)

@@ -5,7 +5,7 @@ import argparse
 
 from evsynth.cli import run
 from evsynth.stages import validate_stage
-from evsynth.validate.config import load_config
+from evsynth.workflow import load_config_cached
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--config", default="config/config.yaml", help="the review's config")
@@ -13,4 +13,4 @@ parser.add_argument("--table", action="append", help="default: every table of th
 parser.add_argument("--log", help="also write the problems to this file")
 args = parser.parse_args()
 
-run(lambda: validate_stage(load_config(args.config, project_dir="."), args.table), args.log)
+run(lambda: validate_stage(load_config_cached(args.config), args.table), args.log)

@@ -632,10 +632,17 @@ def load_inputs(
     narrative: str | Path | None,
     settings: str | Path | None,
     previous_dir: str | Path | None = None,
+    *,
+    previous_version: Mapping[str, Any] | None = None,
+    version_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything :func:`build_report` needs, read from ``results_dir``, the results to compare
     with (``previous_dir``, or none) and the two YAML files (validated), with ``version`` =
-    the first 12 hex digits of the SHA-256 of all inputs."""
+    the first 12 hex digits of the SHA-256 of all inputs.
+
+    ``previous_version`` (``{"number", "date", "data_hash"}`` of the released version in
+    ``previous_dir``) and ``version_info`` (the same of this report when it is rendered as a
+    release) are accepted for the report's version line; not used yet."""
     root = Path(results_dir)
     digest = hashlib.sha256()
     results = _read_results(root / "analyses", digest)

@@ -248,9 +248,12 @@ def _check_columns(config: Mapping[str, Any], review_dir: Path, problems: _Probl
     schemas = Path(config.get("paths", {}).get("schemas", DEFAULT_PATHS["schemas"]))
     schema_dir = review_dir / schemas
     derived = config.get("derived") or {}
+    known: dict[str, set[str] | None] = {}  # each dataset's schemas are read once
     for section in ("analyses", "markers"):
         for name, spec in (config.get(section) or {}).items():
-            columns = dataset_columns(spec["dataset"], schema_dir, derived)
+            if spec["dataset"] not in known:
+                known[spec["dataset"]] = dataset_columns(spec["dataset"], schema_dir, derived)
+            columns = known[spec["dataset"]]
             if columns is None:
                 continue
             shown = (schemas / f"{spec['dataset']}.schema.yaml").as_posix()

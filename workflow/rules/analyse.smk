@@ -1,6 +1,9 @@
 # Stage 2: every configured analysis of one dataset in one job (pooling, subgroups,
-# meta-regression, small-study tests, sensitivity analyses, absolute effects); the analyses
-# run in a pool of `threads:` processes.
+# meta-regression, small-study tests, sensitivity analyses, absolute effects). Inside the
+# job the unit of work is the analysis: results/cache/analyses/ keeps each analysis's
+# results under the SHA-256 of its rows, its settings and the library, so an edited count
+# or setting recomputes only the analyses it touches (evsynth.cache); the others are reused
+# byte for byte. Misses run in a pool of `threads:` processes.
 
 
 rule analyse:
@@ -10,6 +13,7 @@ rule analyse:
         library=ENGINE,
     output:
         json=f"{RESULTS}/analyses/{{dataset}}.json",
+        index=f"{RESULTS}/analyses/{{dataset}}.index.json",
         summary=f"{RESULTS}/analyses/{{dataset}}_summary.csv",
     log:
         f"{RESULTS}/logs/analyse_{{dataset}}.log",
@@ -21,8 +25,8 @@ rule analyse:
     params:
         python=PYTHON,
         scripts=SCRIPTS,
-        settings=lambda wildcards: dataset_digest(wildcards.dataset),
+        cache=CACHE,
     shell:
         "{params.python} {params.scripts}/analyse.py --config {input.config} "
-        "--dataset {wildcards.dataset} --table {input.table} "
-        "--json {output.json} --summary {output.summary} --threads {threads} --log {log}"
+        "--dataset {wildcards.dataset} --table {input.table} --json {output.json} "
+        "--summary {output.summary} --cache {params.cache} --threads {threads} --log {log}"

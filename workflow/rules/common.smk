@@ -1,14 +1,30 @@
 # Shared names: the review's validated config and the files each stage reads or writes.
 # The review folder is the working directory (`--directory`, default: where snakemake runs);
 # code, scripts and built-in schemas are found from the workflow's own directory.
+#
+# At every start the workflow also checks what Snakemake alone would not notice:
+# - every input the config names exists (a missing table, schema or named YAML file is an
+#   error naming it, not "Nothing to be done");
+# - the figures on disk are those their manifests list, drawn from the current results
+#   (a deleted or changed figure reruns its dataset's figures job: the cache makes that a
+#   matter of relinking).
+# Deleted declared intermediates (processed tables, results, manifests) are rebuilt because
+# `rule all` asks for them.
+import functools
 import os
 import sys
 
 from snakemake.exceptions import WorkflowError
 
-from evsynth.errors import DataValidationError
-from evsynth.validate.config import figure_settings, load_config, table_references
-from evsynth.workflow import config_digest, library_sources
+from evsynth.errors import EvsynthError
+from evsynth.versions import baseline, version_folder
+from evsynth.workflow import (
+    config_digest,
+    library_sources,
+    load_config_cached,
+    missing_inputs,
+    stale_figures,
+)
 
 CONFIG_FILE = (
     os.path.relpath(workflow.configfiles[-1])
@@ -22,9 +38,17 @@ if not os.path.exists(CONFIG_FILE):
     )
 
 try:
-    CONFIG = load_config(CONFIG_FILE, project_dir=".")
-except DataValidationError as error:
+    CONFIG = load_config_cached(CONFIG_FILE)
+except EvsynthError as error:
     sys.exit(f"error: invalid configuration:\n{error}")
+
+MISSING = missing_inputs(CONFIG, CONFIG_FILE)
+if MISSING:
+    sys.exit(
+        "error: inputs the config names are missing:\n  "
+        + "\n  ".join(MISSING)
+        + f"\nrestore them, or change {CONFIG_FILE}"
+    )
 
 PYTHON = sys.executable
 SCRIPTS = os.path.join(workflow.basedir, "scripts")
@@ -33,6 +57,7 @@ RAW = PATHS["raw"]
 SCHEMAS = PATHS["schemas"]
 PROCESSED = PATHS["processed"]
 RESULTS = PATHS["results"]
+CACHE = f"{RESULTS}/cache"
 TABLES = CONFIG["tables"]
 DATASETS = sorted(
     {spec["dataset"] for spec in CONFIG["analyses"].values()}
@@ -42,13 +67,37 @@ REPORT = f"{RESULTS}/report.html"
 ENGINE = library_sources("engine")
 PLOTS = library_sources("plots")
 REPORTING = library_sources("report")
-REFERENCES = table_references(TABLES, SCHEMAS)
 #: The report's YAML files the review has (both optional: the report has defaults).
 REPORT_YAML = [
     PATHS[key]
     for key in ("narrative", "report_settings")
     if os.path.exists(PATHS[key])
 ]
+
+# Versions (evsynth.versions): `--config release=N` defines the release rule of version N
+# (`make release`); "What changed" compares with the last released version before it, or the
+# one named with `--config compare_with=M` (`make report COMPARE_WITH=M`).
+RELEASE = config.get("release")
+try:
+    BASELINE = baseline(
+        RESULTS, config.get("compare_with"), int(RELEASE) if RELEASE else None
+    )
+except (EvsynthError, ValueError) as error:
+    sys.exit(f"error: {error}")
+BASELINE_FILES = (
+    sorted(
+        [f"{BASELINE}/version.json"]
+        + [str(p) for p in BASELINE.joinpath("analyses").glob("*.json")]
+    )
+    if BASELINE
+    else []
+)
+
+STALE = stale_figures(RESULTS, DATASETS)
+if STALE:
+    for manifest, why in sorted(STALE.items()):
+        print(f"evsynth: {manifest}: {why}; its figures are published again", file=sys.stderr)
+    workflow.dag_settings.forcerun = frozenset(workflow.dag_settings.forcerun) | set(STALE)
 
 
 def parent(path):
@@ -59,42 +108,31 @@ def schema(name):
     return f"{SCHEMAS}/{name}.schema.yaml"
 
 
+@functools.cache
+def references():
+    from evsynth.validate.config import table_references
+
+    return table_references(TABLES, SCHEMAS)
+
+
 def table_inputs(wildcards):
     """The raw table, the tables it joins and their schemas."""
-    names = [wildcards.table, *REFERENCES[wildcards.table]]
+    names = [wildcards.table, *references()[wildcards.table]]
     return {
         "tables": [f"{RAW}/{name}.csv" for name in names],
         "schemas": [schema(name) for name in names],
     }
 
 
-def dataset_digest(dataset):
-    """Digest of every config setting that the analyses of ``dataset`` read (not the
-    figure settings: changing those redraws the figures, not the analyses)."""
-    sections = ("analyses", "markers")
-    chosen = {
-        s: {
-            k: {key: value for key, value in v.items() if key != "figures"}
-            for k, v in CONFIG[s].items()
-            if v["dataset"] == dataset
-        }
-        for s in sections
-    }
-    return config_digest(
-        {**chosen, "review": CONFIG["review"], "variables": CONFIG["variables"]}
-    )
-
-
-def figures_digest(dataset):
-    """Digest of the figure settings of the analyses of ``dataset``."""
-    settings = figure_settings(CONFIG)
-    return config_digest(
-        {
-            k: settings[k]
-            for k, v in CONFIG["analyses"].items()
-            if v["dataset"] == dataset
-        }
-    )
+def results_of(kind):
+    """The files of every dataset of one kind: json, summary, index or manifest."""
+    pattern = {
+        "json": f"{RESULTS}/analyses/{{dataset}}.json",
+        "summary": f"{RESULTS}/analyses/{{dataset}}_summary.csv",
+        "index": f"{RESULTS}/analyses/{{dataset}}.index.json",
+        "manifest": f"{RESULTS}/figures/{{dataset}}.figures.json",
+    }[kind]
+    return [pattern.format(dataset=d) for d in DATASETS]
 
 
 def stage_threads(wildcards, cap=8):

@@ -1,27 +1,30 @@
-# Stage 4: the evidence summary, regenerated from the results. The report is flagged
-# update(): when this job fails, Snakemake restores the last good report instead of deleting
-# it. After a good report the script keeps a copy of the results in results/previous/, which
-# the next report compares with ("What changed since the last report").
+# Stage 4: the evidence summary, regenerated from the results. "What changed" compares with
+# a released version (results/versions/N, written only by the release rule), declared here
+# as an input: the last released one, or the one named with `--config compare_with=N`. The
+# report checks every figure against the results it shows and records what it embeds in
+# results/report.json. Both are flagged update(): when this job fails, Snakemake restores
+# the last good report instead of deleting it.
 
 
 rule report:
     input:
-        analyses=expand(f"{RESULTS}/analyses/{{dataset}}.json", dataset=DATASETS),
-        summaries=expand(
-            f"{RESULTS}/analyses/{{dataset}}_summary.csv", dataset=DATASETS
-        ),
-        figures=expand(f"{RESULTS}/figures/{{dataset}}.figures.json", dataset=DATASETS),
+        analyses=results_of("json"),
+        indexes=results_of("index"),
+        summaries=results_of("summary"),
+        figures=results_of("manifest"),
+        baseline=BASELINE_FILES,
         config=CONFIG_FILE,
         yaml=REPORT_YAML,
         library=REPORTING,
     output:
-        update(
+        report=update(
             report(
                 REPORT,
                 caption="../report/caption.rst",
                 category="Evidence summary",
             )
         ),
+        record=update(f"{RESULTS}/report.json"),
     log:
         f"{RESULTS}/logs/report.log",
     conda:
@@ -29,6 +32,8 @@ rule report:
     params:
         python=PYTHON,
         scripts=SCRIPTS,
+        baseline=BASELINE or "",
     shell:
         "{params.python} {params.scripts}/report.py --config {input.config} "
-        "--output {output} --log {log}"
+        "--output {output.report} --record {output.record} "
+        "--baseline '{params.baseline}' --log {log}"
