@@ -8,6 +8,8 @@ counts) and ``schemas/*.schema.yaml``. Counts are realistic (control risks 2-20%
 100-5,000 people, true risk ratios around 0.9 with heterogeneity). The config has one RR
 analysis per outcome with a subgroup (region) and a moderator (dose); the figures are the
 forest plot of each outcome and its subgroup forest plot, SVG only (what the report inlines).
+``config/report.yaml`` shows the first outcomes in full (sections and Summary of Findings), as
+a review of many outcomes would; without it the report inlines every outcome's figures.
 """
 
 from __future__ import annotations
@@ -93,14 +95,27 @@ def outcome_names(n_outcomes: int) -> list[str]:
     return [f"o{i:05d}" for i in range(n_outcomes)]
 
 
+def report_settings(outcomes: list[str], shown: int) -> dict[str, Any]:
+    """A report that shows the first ``shown`` outcomes in full (their section, figures and
+    Summary of Findings row); every outcome's results are in the results files."""
+    chosen = outcomes[:shown]
+    return {
+        "sections": [{"id": "results", "heading": "Results", "analyses": chosen}],
+        "sof": chosen,
+    }
+
+
 def write_review(
     folder: str | Path,
     n_outcomes: int,
     n_studies: int = 20,
     seed: int = 7,
     figures: dict[str, list[str]] | None = None,
+    shown: int | None = 10,
 ) -> Path:
-    """Write the synthetic review folder (see the module's docstring); returns it."""
+    """Write the synthetic review folder (see the module's docstring); returns it. The report
+    shows the first ``shown`` outcomes (None: every outcome, the default of a review without
+    ``config/report.yaml``)."""
     root = Path(folder)
     rng = np.random.default_rng(seed)
     letters = "abcdefghijklmnopqrstuvwxyz"
@@ -136,6 +151,8 @@ def write_review(
     _write_yaml(root / "schemas/studies.schema.yaml", STUDIES_SCHEMA)
     _write_yaml(root / "schemas/outcomes.schema.yaml", outcomes_schema(outcomes))
     _write_yaml(root / "config/config.yaml", config(outcomes, figures))
+    if shown is not None:
+        _write_yaml(root / "config/report.yaml", report_settings(outcomes, shown))
     return root
 
 

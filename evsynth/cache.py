@@ -209,19 +209,23 @@ class Store:
         write_bytes_atomic(self.path(key), header + payload, durable=False)
 
     def get_folder(self, key: str) -> dict[str, str] | None:
-        """``{file name: SHA-256}`` of a complete folder entry, or None. The files are not
-        re-hashed here: they are checked when the report reads them."""
+        """``{file name: SHA-256}`` of a complete folder entry, or None. Each file must still
+        have the size and modification time it had when stored (a file edited in place,
+        through a hard link, is a miss); the bytes are checked when the report reads them."""
         folder = self.path(key)
         try:
             entry = json.loads((folder / "entry.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            if entry.get("format") != FORMAT:
+                return None
+            out = {}
+            for name, kept in entry["files"].items():
+                info = (folder / name).stat()
+                if [info.st_size, info.st_mtime_ns] != [kept["size"], kept["mtime_ns"]]:
+                    return None
+                out[str(name)] = str(kept["sha256"])
+            return out
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
-        if not isinstance(entry, dict) or entry.get("format") != FORMAT:
-            return None
-        files = entry.get("files")
-        if not isinstance(files, dict) or not all((folder / n).is_file() for n in files):
-            return None
-        return {str(k): str(v) for k, v in files.items()}
 
     def staging(self) -> Path:
         """A new empty folder beside the entries, to draw a folder entry into."""
@@ -229,23 +233,28 @@ class Store:
         return Path(tempfile.mkdtemp(dir=self.folder, prefix=".staging-"))
 
     def put_folder(self, key: str, staged: Path) -> dict[str, str]:
-        """Make the folder ``staged`` (from :meth:`staging`) the entry ``key``: hash its files,
-        write ``entry.json`` last and rename the folder into place."""
-        files = {
-            p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(staged.iterdir())
-            if p.is_file()
-        }
+        """Make the folder ``staged`` (from :meth:`staging`) the entry ``key``: record each
+        file's SHA-256, size and modification time in ``entry.json``, written last, and
+        rename the folder into place. Returns ``{file name: SHA-256}``."""
+        files = {}
+        for p in sorted(staged.iterdir()):
+            if p.is_file():
+                info = p.stat()
+                files[p.name] = {
+                    "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+                    "size": info.st_size,
+                    "mtime_ns": info.st_mtime_ns,
+                }
         write_bytes_atomic(
             staged / "entry.json",
             (json.dumps({"format": FORMAT, "files": files}, indent=1) + "\n").encode(),
             durable=False,
         )
         target = self.path(key)
-        if target.exists():  # damaged entry: replace it
+        if target.exists():  # a damaged entry: replace it
             shutil.rmtree(target)
         os.replace(staged, target)
-        return files
+        return {name: str(kept["sha256"]) for name, kept in files.items()}
 
     def keep_only(self, keys: Iterable[str]) -> int:
         """Delete every entry but ``keys`` (and stray staging folders); how many went."""

@@ -163,7 +163,6 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--cores", type=int, default=2)
         cmd.add_argument("--snakefile", help="the evsynth checkout's Snakefile")
         cmd.add_argument("--compare-with", help="the released version 'What changed' compares with")
-        cmd.add_argument("snakemake", nargs="*", help="more Snakemake arguments (after --)")
     return parser
 
 
@@ -182,7 +181,7 @@ def _workflow(args: argparse.Namespace) -> None:
             number = next_number(results)
         settings.append(f"release={number}")
         folder = f"{results}/versions/{number}"
-        extra += ["--quiet", "rules", f"{folder}/version.json"]
+        extra = [f"{folder}/version.json", *extra, "--quiet", "rules"]
     if settings:
         extra += ["--config", *settings]
     code = run_workflow(args.path, extra, snakefile=args.snakefile, cores=args.cores)
@@ -198,7 +197,10 @@ def _workflow(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The ``evsynth`` command."""
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = _parser().parse_args(argv[:cut])
+    args.snakemake = argv[cut + 1 :]  # `evsynth report PATH -- <more Snakemake arguments>`
 
     if args.command in ("report", "release"):
         run(lambda: _workflow(args), job=False)

@@ -6,8 +6,8 @@
 # - every input the config names exists (a missing table, schema or named YAML file is an
 #   error naming it, not "Nothing to be done");
 # - the figures on disk are those their manifests list, drawn from the current results
-#   (a deleted or changed figure reruns its dataset's figures job: the cache makes that a
-#   matter of relinking).
+#   (a deleted or changed figure reruns its dataset's figures job: its stale manifest is
+#   removed, and the cache makes the rerun a matter of relinking).
 # Deleted declared intermediates (processed tables, results, manifests) are rebuilt because
 # `rule all` asks for them.
 import functools
@@ -93,11 +93,11 @@ BASELINE_FILES = (
     else []
 )
 
-STALE = stale_figures(RESULTS, DATASETS)
-if STALE:
-    for manifest, why in sorted(STALE.items()):
-        print(f"evsynth: {manifest}: {why}; its figures are published again", file=sys.stderr)
-    workflow.dag_settings.forcerun = frozenset(workflow.dag_settings.forcerun) | set(STALE)
+# A manifest that no longer describes the figures on disk is removed: its figures job then
+# runs again (publishing from the cache) and the report after it.
+for manifest, why in sorted(stale_figures(RESULTS, DATASETS).items()):
+    print(f"evsynth: {manifest}: {why}; its figures are published again", file=sys.stderr)
+    os.remove(manifest)
 
 
 def parent(path):
