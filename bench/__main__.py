@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench import engine, pipeline, validation
+from bench import cluster, engine, granularity, pipeline, validation
 
 HERE = Path(__file__).resolve().parent
 
@@ -82,12 +82,15 @@ def main() -> None:
     lines += ["", "| k (N = 20,000) | seconds |", "| --- | --- |"]
     lines += [f"| {k} | {s:.3f} |" for k, s in by_k]
     lines += ["", *validation.main()]
-    # Pipeline: BENCH_OUTCOMES outcomes with the large-review figures (forest + subgroup
-    # forest, SVG), and BENCH_FULL_OUTCOMES with the shipped full figure set (0 skips it).
+    # Pipeline: `make report REVIEW=dir` on BENCH_OUTCOMES outcomes, then BENCH_HUGE_OUTCOMES
+    # (0 skips it); what a Snakemake job per analysis would cost (BENCH_GRANULARITY_JOBS);
+    # the same review on a local SLURM cluster (root only; BENCH_CLUSTER=0 skips it).
     outcomes = int(os.environ.get("BENCH_OUTCOMES", "1000"))
-    full_outcomes = int(os.environ.get("BENCH_FULL_OUTCOMES", "100"))
+    huge = int(os.environ.get("BENCH_HUGE_OUTCOMES", "10000"))
     start = time.perf_counter()
-    lines += ["", *pipeline.main(outcomes, full_outcomes)]
+    lines += ["", *pipeline.main(outcomes, huge)]
+    lines += ["", *granularity.main(int(os.environ.get("BENCH_GRANULARITY_JOBS", "1000")))]
+    lines += ["", *cluster.main(outcomes)]
     lines.append(f"\nPipeline benchmark wall time: {time.perf_counter() - start:.0f} s")
     (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

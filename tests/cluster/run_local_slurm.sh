@@ -8,12 +8,15 @@
 # (2) create a munge key if missing and start munged if it is not running,
 # (3) write a single-node slurm.conf (node "localhost", partition "debug", no accounting)
 # into a temp dir, (4) start slurmctld + slurmd there and wait for the node to be idle,
-# (5) run the workflow through snakemake-executor-plugin-slurm in one temp copy of the
-# project, (6) run it locally (--cores 2) in another, (7) compare results/ (ignoring logs),
+# (5) run the workflow (this checkout's Snakefile, `--directory`) through
+# snakemake-executor-plugin-slurm on one temp copy of the review folder, with the profile's
+# grouped jobs, (6) run it locally (--cores 2) on another, (7) compare results/ and
+# data/processed/ (ignoring logs and the cache) and print each run's job count and wall time,
 # (8) stop every daemon it started and remove its temp dirs (trap on EXIT).
 #
 # Environment: PYTHON (default: <repo>/.venv/bin/python), KEEP_TMP=1 keeps the temp dirs,
-# EVSYNTH_PROJECT (default: the repository) is the project directory that is copied and run,
+# EVSYNTH_REVIEW (default: the repository, i.e. the shipped review) is the review folder whose
+# inputs (config/, schemas/ or workflow/schemas/, data/raw/) are copied and run,
 # EVSYNTH_TARGETS (default: none = whole workflow) are space-separated targets for both runs.
 # Exit status: 0 on PASS, non-zero on FAIL or setup error.
 set -euo pipefail
@@ -21,8 +24,8 @@ set -euo pipefail
 START=$(date +%s)
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PYTHON=${PYTHON:-$REPO/.venv/bin/python}
-# The project to copy and run (default: this repository; a stand-in for testing the script).
-PROJECT=${EVSYNTH_PROJECT:-$REPO}
+# The review folder to copy and run (default: this repository, the shipped review).
+REVIEW=${EVSYNTH_REVIEW:-${EVSYNTH_PROJECT:-$REPO}}
 # Targets for both runs (default: the workflow's default target, i.e. the whole workflow).
 read -r -a TARGETS <<<"${EVSYNTH_TARGETS:-}"
 SNAKEMAKE=("$PYTHON" -m snakemake)
@@ -176,20 +179,22 @@ done
 log "cluster up: $(sinfo -h -o '%P %a %D %t %N')"
 
 # (5)/(6) the two runs -------------------------------------------------------------------
-copy_project() {
-    local dest=$1
-    mkdir -p "$dest/data"
-    cp -a "$PROJECT/Snakefile" "$PROJECT/workflow" "$PROJECT/config" "$PROJECT/scripts" "$dest/"
-    cp -a "$PROJECT/data/raw" "$dest/data/raw"
-    # Referenced by the rules' conda: directives (unused without --use-conda).
-    if [[ -f $PROJECT/environment.yml ]]; then cp -a "$PROJECT/environment.yml" "$dest/"; fi
+copy_review() {
+    local dest=$1 part
+    mkdir -p "$dest"
+    for part in config schemas workflow/schemas data/raw; do
+        if [[ -d $REVIEW/$part ]]; then
+            mkdir -p "$dest/$(dirname "$part")"
+            cp -a "$REVIEW/$part" "$dest/$part"
+        fi
+    done
     chmod -R a+rX "$dest"
 }
 
 SLURM_RUN=$TMP/run-slurm
 LOCAL_RUN=$TMP/run-local
-copy_project "$SLURM_RUN"
-copy_project "$LOCAL_RUN"
+copy_review "$SLURM_RUN"
+copy_review "$LOCAL_RUN"
 
 # snakemake-executor-plugin-slurm-jobstep removes every SLURM_* variable except the job
 # ids from the environment of the `srun` it runs inside each job, SLURM_CONF included, so
@@ -202,32 +207,43 @@ SLURM_CONF=$SLURM_CONF exec $(command -v srun) "\$@"
 EOF
 chmod 755 "$TMP/bin/srun"
 
-log "workflow on SLURM (executor plugin)"
+log "workflow on SLURM (executor plugin, grouped jobs)"
+T0=$(date +%s.%N)
 (
-    cd "$SLURM_RUN"
     export PATH=$TMP/bin:$PATH
-    "${SNAKEMAKE[@]}" --executor slurm --profile workflow/profiles/slurm --jobs 4 \
+    "${SNAKEMAKE[@]}" -s "$REPO/Snakefile" --directory "$SLURM_RUN" \
+        --executor slurm --profile "$REPO/workflow/profiles/slurm" --jobs 4 \
         --slurm-no-account --slurm-status-command squeue \
         --slurm-init-seconds-before-status-checks 2 "${TARGETS[@]}"
 ) || die "FAIL: SLURM run failed (see $SLURM_RUN/.snakemake/slurm_logs, $SLURM_DIR/log)"
-log "SLURM run done; $(squeue -h --states=all -o '%i %j %T' | wc -l) jobs seen by squeue"
+SLURM_SECONDS=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { print a - b }')
+SLURM_JOBS=$(squeue -h --states=all -o '%i' | sort -u | wc -l)
+log "SLURM run done: $SLURM_JOBS SLURM jobs, ${SLURM_SECONDS} s"
 
 log "workflow locally (--cores 2)"
-(
-    cd "$LOCAL_RUN"
-    "${SNAKEMAKE[@]}" --profile workflow/profiles/default --cores 2 "${TARGETS[@]}"
-) || die "FAIL: local run failed"
+T0=$(date +%s.%N)
+"${SNAKEMAKE[@]}" -s "$REPO/Snakefile" --directory "$LOCAL_RUN" \
+    --profile "$REPO/workflow/profiles/default" --cores 2 "${TARGETS[@]}" \
+    || die "FAIL: local run failed"
+LOCAL_SECONDS=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { print a - b }')
+LOCAL_JOBS=$(find "$LOCAL_RUN/results/logs" -name '*.log' | wc -l)
+log "local run done: $LOCAL_JOBS jobs, ${LOCAL_SECONDS} s"
+printf 'TIMES: slurm_jobs=%s slurm_seconds=%.1f local_jobs=%s local_seconds=%.1f\n' \
+    "$SLURM_JOBS" "$SLURM_SECONDS" "$LOCAL_JOBS" "$LOCAL_SECONDS"
 
 # (7) compare ----------------------------------------------------------------------------
-list_results() { (cd "$1/results" && find . -path ./logs -prune -o -type f -print | sort); }
+list_results() {
+    (cd "$1" && find results data/processed \( -path results/logs -o -path results/cache \) \
+        -prune -o -type f -print | sort)
+}
 diff <(list_results "$SLURM_RUN") <(list_results "$LOCAL_RUN") \
-    || die "FAIL: results/ of the SLURM and local runs list different files"
+    || die "FAIL: the SLURM and local runs wrote different files"
 nfiles=0
 nbad=0
 while IFS= read -r f; do
     nfiles=$((nfiles + 1))
-    if ! cmp -s "$SLURM_RUN/results/$f" "$LOCAL_RUN/results/$f"; then
-        log "differs: results/${f#./}"
+    if ! cmp -s "$SLURM_RUN/$f" "$LOCAL_RUN/$f"; then
+        log "differs: $f"
         nbad=$((nbad + 1))
     fi
 done < <(list_results "$SLURM_RUN")
@@ -239,4 +255,4 @@ if [[ $nbad -gt 0 ]]; then
     echo "FAIL: $nbad of $nfiles result files differ between the SLURM and local runs"
     exit 1
 fi
-echo "PASS: $nfiles result files (analyses, figures, report.html; logs ignored) byte-identical between SLURM and local runs"
+echo "PASS: $nfiles result files (processed tables, analyses, figures, report; logs and cache ignored) byte-identical between SLURM and local runs"
