@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from evsynth import format as fmt
 from evsynth.report import build_report
-from evsynth.report import format as fmt
 from evsynth.report.build import UnsafeFigureError, inline_svg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -722,15 +722,15 @@ def test_report_reads_only_the_figures_the_manifests_list(tmp_path):
 
 def test_inline_svg_prefixes_every_id_reference_as_one_replace_per_id_would():
     """inline_svg rewrites id references in one pass; the result is what replacing each id
-    (longest first) in turn gives, on a real forest plot with clip paths."""
-    from evsynth.plots import forest_plot
+    (longest first) in turn gives, on a real funnel plot (matplotlib: clip paths, <use>)."""
+    from evsynth.plots import funnel_plot
     from evsynth.plots.output import svg_bytes
     from evsynth.report.build import _ID, _PROLOG
 
     sys.path.insert(0, str(Path(__file__).parent))
     from test_plots_forest import make_analysis
 
-    svg = svg_bytes(forest_plot(make_analysis(6, long_label=True), "dose_band")).decode()
+    svg = svg_bytes(funnel_plot(make_analysis(6, long_label=True))).decode()
     body = _PROLOG.sub("", svg).strip()
     ids = set(_ID.findall(body))
     assert len(ids) > 20 and "url(#" in body and 'href="#' in body

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from test_report_content import make_results, pooled
 
+from evsynth import format as fmt
 from evsynth.report import conclusions as rules
-from evsynth.report import format as fmt
 from evsynth.report import grade
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,10 +19,10 @@ import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from evsynth import format as fmt
 from evsynth.errors import EvsynthError
 from evsynth.report import changes as changes_mod
 from evsynth.report import conclusions as rules
-from evsynth.report import format as fmt
 from evsynth.report import grade
 from evsynth.report.conclusions import direction, outcome_name
 

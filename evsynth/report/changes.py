@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evsynth import format as fmt
 from evsynth.io.safe_io import write_bytes_atomic
-from evsynth.report import format as fmt
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from evsynth.report import format as fmt
+from evsynth import format as fmt
 from evsynth.report.grade import Certainty, ci_excludes_null
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from evsynth.report import format as fmt
+from evsynth import format as fmt
 
 SYMBOLS = {4: "⊕⊕⊕⊕", 3: "⊕⊕⊕⊝", 2: "⊕⊕⊝⊝", 1: "⊕⊝⊝⊝"}
 START = {"high": 4, "moderate": 3, "low": 2, "very low": 1}
