@@ -7,30 +7,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from evsynth import format as fmt
-from evsynth.plots.charts import (
-    BLUE,
-    Point,
-    chart_title,
-    effect_band,
-    label_points,
-    marker_radius,
-    new_chart,
-    null_line,
-    plot_style,
-    set_effect_axis,
-    weighted_points,
-)
+from evsynth.plots.charts import ChartText, Curve, Studies, curve_and_studies, plot_style
 from evsynth.plots.texts import is_ratio, measure_label, variable, variable_title
 
 Show = Callable[[np.ndarray], np.ndarray]  # log scale to display scale (exp) or identity
-
-MAX_BUBBLE_PT2 = 600.0  # marker size (pt²) of the heaviest study
-SIZE_IN = (5.8, 4.4)
-MARGINS_IN = (0.8, 0.55, 0.25, 0.6)  # left, bottom, right, top
 
 
 def regression_band(
@@ -85,46 +68,38 @@ def _moderator_rows(
     ]
 
 
-def _fitted_line(ax: Axes, fit: Mapping[str, Any], x: np.ndarray, show: Show) -> list[np.ndarray]:
-    """The fitted line over the range of ``x`` (5% margins) with its CI band where ``vcov`` is
-    given; returns the values drawn (display scale) for the y limits."""
+def _fitted_curve(fit: Mapping[str, Any], x: np.ndarray, show: Show) -> Curve:
+    """The fitted line over the range of ``x`` (5% margins), with its CI band when ``vcov`` is
+    given."""
     span = float(x.max() - x.min()) or 1.0
     grid = np.linspace(x.min() - 0.05 * span, x.max() + 0.05 * span, 100)
-    ax.set_xlim(grid[0], grid[-1])
+    level = round(100 * fit.get("level", 0.95))
+    band = f"{level}% CI of the fitted line"
     if "vcov" in fit:
         pred, low, high = regression_band(fit, grid)
-        level = round(100 * fit.get("level", 0.95))
-        effect_band(ax, grid, show(low), show(high), f"{level}% CI of the fitted line")
-        drawn = [show(low), show(high)]
-    else:
-        pred, drawn = fit["coef"][0] + fit["coef"][1] * grid, []
-    ax.plot(grid, show(pred), color=BLUE, lw=1.2, gid="fitted-line", label="Meta-regression")
-    return drawn
+        return Curve(
+            grid, show(pred), show(low), show(high), "Meta-regression", band, "fitted-line"
+        )
+    pred = fit["coef"][0] + fit["coef"][1] * grid
+    return Curve(grid, show(pred), None, None, "Meta-regression", band, "fitted-line")
 
 
 def _draw(analysis: Mapping[str, Any], moderator: str, fit: Mapping[str, Any]) -> Figure:
     ratio = is_ratio(analysis)
-    studies = _moderator_rows(analysis, moderator, fit)
-    x = np.array([s[moderator] for s in studies], dtype=float)
-    yi = np.array([s["yi"] for s in studies], dtype=float)
-    weights = 1.0 / (np.array([s["vi"] for s in studies], dtype=float) + fit.get("tau2", 0.0))
-    sizes = MAX_BUBBLE_PT2 * weights / weights.max() if len(weights) else weights
+    rows = _moderator_rows(analysis, moderator, fit)
+    x = np.array([s[moderator] for s in rows], dtype=float)
+    yi = np.array([s["yi"] for s in rows], dtype=float)
+    weights = 1.0 / (np.array([s["vi"] for s in rows], dtype=float) + fit.get("tau2", 0.0))
     show: Show = np.exp if ratio else np.asarray
-
-    fig, ax = new_chart(SIZE_IN, MARGINS_IN, "bubble-plot")
-    drawn = [show(yi)] + (_fitted_line(ax, fit, x, show) if len(x) else [])
-    weighted_points(ax, x, show(yi), sizes, "bubbles")
-    null_line(ax, ratio)
-    set_effect_axis(ax, np.concatenate(drawn), ratio=ratio, label=measure_label(analysis))
-    ax.set_xlabel(variable_title(analysis, moderator))
+    labels = [str(s.get("label") or s.get("study_id")) for s in rows]
     p = slope_p(fit)
     slope = f" (slope {fmt.p_value(p)})" if p is not None else ""
     title = analysis.get("title") or analysis.get("id", "")
-    chart_title(fig, f"{title}: meta-regression on {variable(analysis, moderator)[0]}{slope}")
-    labels = [str(s.get("label") or s.get("study_id")) for s in studies]
-    points = [
-        Point(float(a), float(b), marker_radius(float(size)), label)
-        for a, b, size, label in zip(x, show(yi), sizes, labels, strict=True)
-    ]
-    label_points(fig, ax, points)
-    return fig
+    text = ChartText(
+        "bubble-plot",
+        f"{title}: meta-regression on {variable(analysis, moderator)[0]}{slope}",
+        variable_title(analysis, moderator),
+        measure_label(analysis),
+    )
+    curve = _fitted_curve(fit, x, show) if len(x) else None
+    return curve_and_studies(text, ratio, curve, Studies(x, show(yi), weights, labels, "bubbles"))

@@ -30,6 +30,9 @@ from evsynth.plots.fonts import FONT_FAMILY, text_width, wrap
 
 FONT_SIZE = 8.0
 LABEL_SIZE = 6.5  # point labels
+SIZE_IN = (5.8, 4.4)  # bubble and dose-response plots
+MARGINS_IN = (0.8, 0.55, 0.25, 0.6)  # left, bottom, right, top: room for title and legend
+MAX_POINT_PT2 = 600.0  # marker size (pt²) of the heaviest study
 BLUE = "#1f4e79"
 
 #: rcParams every chart is drawn and saved with: bundled font, text kept as text in SVG,
@@ -107,31 +110,6 @@ def chart_title(fig: Figure, title: str, *, legend: bool = True) -> None:
         fig.legend(loc="upper right", bbox_to_anchor=anchor, ncol=2, fontsize=7, frameon=False)
 
 
-def effect_band(ax: Axes, x: np.ndarray, low: np.ndarray, high: np.ndarray, label: str) -> None:
-    """A fitted line's confidence band (display scale)."""
-    ax.fill_between(x, low, high, color=BLUE, alpha=0.15, linewidth=0, gid="ci-band", label=label)
-
-
-def weighted_points(ax: Axes, x: np.ndarray, y: np.ndarray, sizes: np.ndarray, gid: str) -> None:
-    """Study points whose marker area is proportional to ``sizes`` (pt², matplotlib's ``s``)."""
-    ax.scatter(
-        x,
-        y,
-        s=sizes,
-        facecolor=BLUE,
-        alpha=0.45,
-        edgecolor="black",
-        linewidth=0.5,
-        zorder=3,
-        gid=gid,
-    )
-
-
-def null_line(ax: Axes, ratio: bool) -> None:
-    """The horizontal line of no effect: 1 for ratios, 0 for differences."""
-    ax.axhline(1.0 if ratio else 0.0, color="grey", linewidth=0.6, linestyle=":", gid="null-line")
-
-
 def set_effect_axis(ax: Axes, values: np.ndarray, *, ratio: bool, label: str) -> None:
     """The y axis of effects: limits around ``values`` (display scale) with a margin, a log
     scale with readable ticks (:func:`set_ratio_ticks`) for ratios, and its title."""
@@ -147,6 +125,95 @@ def set_effect_axis(ax: Axes, values: np.ndarray, *, ratio: bool, label: str) ->
         label = f"{label} (log scale)"
     ax.set_ylim(low, high)
     ax.set_ylabel(label)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A fitted line with its confidence band (``low``/``high`` None: no band), display scale."""
+
+    x: np.ndarray
+    y: np.ndarray
+    low: np.ndarray | None
+    high: np.ndarray | None
+    label: str
+    band_label: str
+    gid: str
+
+
+@dataclass(frozen=True)
+class Studies:
+    """Study points: position (display scale), weight (marker area ∝ weight) and name."""
+
+    x: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray
+    labels: Sequence[str]
+    gid: str
+
+
+@dataclass(frozen=True)
+class ChartText:
+    """The words of a chart, from the results."""
+
+    gid: str
+    title: str
+    x_title: str
+    y_title: str  # the measure's label
+
+
+def curve_and_studies(
+    text: ChartText, ratio: bool, curve: Curve | None, studies: Studies
+) -> Figure:
+    """A chart of study effects against a variable with a fitted curve and its band (bubble
+    and dose-response plots): marker area ∝ weight, each study named (:func:`label_points`),
+    the line of no effect, a log effect axis with readable ticks for ratios."""
+    fig, ax = new_chart(SIZE_IN, MARGINS_IN, text.gid)
+    drawn_x, drawn_y = [studies.x], [studies.y]
+    if curve is not None:
+        if curve.low is not None and curve.high is not None:
+            ax.fill_between(
+                curve.x,
+                curve.low,
+                curve.high,
+                color=BLUE,
+                alpha=0.15,
+                linewidth=0,
+                gid="ci-band",
+                label=curve.band_label,
+            )
+            drawn_y += [curve.low, curve.high]
+        ax.plot(curve.x, curve.y, color=BLUE, linewidth=1.3, gid=curve.gid, label=curve.label)
+        drawn_x.append(curve.x)
+        drawn_y.append(curve.y)
+    top = float(np.nanmax(studies.weights)) if np.isfinite(studies.weights).any() else 0.0
+    sizes = MAX_POINT_PT2 * np.nan_to_num(studies.weights / (top or 1.0), nan=0.0)
+    ax.scatter(
+        studies.x,
+        studies.y,
+        s=sizes,
+        facecolor=BLUE,
+        alpha=0.45,
+        edgecolor="black",
+        linewidth=0.5,
+        zorder=3,
+        gid=studies.gid,
+    )
+    ax.axhline(1.0 if ratio else 0.0, color="grey", linewidth=0.6, linestyle=":", gid="null-line")
+    xs = np.concatenate(drawn_x)
+    xs = xs[np.isfinite(xs)]
+    if xs.size:
+        span = float(xs.max() - xs.min()) or 1.0
+        ax.set_xlim(xs.min() - 0.03 * span, xs.max() + 0.03 * span)
+    set_effect_axis(ax, np.concatenate(drawn_y), ratio=ratio, label=text.y_title)
+    ax.set_xlabel(text.x_title)
+    chart_title(fig, text.title, legend=curve is not None)
+    points = [
+        Point(float(a), float(b), marker_radius(float(size)), str(label))
+        for a, b, size, label in zip(studies.x, studies.y, sizes, studies.labels, strict=True)
+        if np.isfinite(a) and np.isfinite(b)
+    ]
+    label_points(fig, ax, points)
+    return fig
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 FONT_FAMILY = "DejaVu Sans"
@@ -27,7 +28,7 @@ MISSING_GLYPH_EM = 0.65
 class Face:
     """Metrics of one face of the font, in em (multiply by the size in points)."""
 
-    advances: dict[int, float]  # code point -> advance width
+    advances: dict[str, float]  # character -> advance width
     ascent: float
     descent: float  # positive, below the baseline
     cap_height: float
@@ -44,7 +45,7 @@ def face(weight: str = "normal", style: Any = "normal") -> Face:
     with TTFont(path, lazy=True) as font:
         em = float(font["head"].unitsPerEm)
         metrics = font["hmtx"].metrics
-        advances = {cp: metrics[glyph][0] / em for cp, glyph in font.getBestCmap().items()}
+        advances = {chr(cp): metrics[glyph][0] / em for cp, glyph in font.getBestCmap().items()}
         hhea = font["hhea"]
         glyf = font["glyf"]
         cap = glyf["H"].yMax if "H" in glyf else 0.73 * em
@@ -53,8 +54,13 @@ def face(weight: str = "normal", style: Any = "normal") -> Face:
 
 def text_width(text: str, size: float, weight: str = "normal", style: str = "normal") -> float:
     """Width in points of ``text`` set at ``size`` points (advance widths, no kerning)."""
-    advances = face(weight, style).advances
-    return size * sum(advances.get(ord(char), MISSING_GLYPH_EM) for char in text)
+    return size * _em_width(text, weight, style)
+
+
+@lru_cache(maxsize=1 << 15)
+def _em_width(text: str, weight: str, style: str) -> float:
+    """Width of ``text`` in em; labels, headers and many numbers recur from plot to plot."""
+    return sum(map(face(weight, style).advances.get, text, repeat(MISSING_GLYPH_EM)))
 
 
 def _break_word(word: str, width: float, size: float, weight: str, style: str) -> list[str]:

@@ -35,6 +35,9 @@ FIGURE_FORMATS = ("svg", "png")
 #: The setting when none is given: every kind, SVG + PNG.
 ALL_FIGURES: dict[str, list[str]] = {"kinds": list(FIGURE_KINDS), "formats": list(FIGURE_FORMATS)}
 
+#: Kinds drawn as a :class:`~evsynth.plots.drawing.Drawing` (plain data, no reference cycles:
+#: freed as soon as written); the others are matplotlib figures, freed by one collection.
+DRAWINGS = frozenset({"forest", "subgroups", "leave_one_out", "cumulative"})
 PNG_DPI = 150
 AnyFigure = Drawing | Figure
 
@@ -168,15 +171,19 @@ def write_analysis_figures(
     out = Path(outdir)
     written: list[Path] = []
     for kind, stem, draw, alt in figure_jobs(analysis):
-        if kind in kinds:
+        if kind not in kinds:
+            continue
+        if kind in DRAWINGS:
+            written += save_figure(draw(), out / stem, alt=alt(), formats=formats)
+            continue
+        with collected_after():  # a matplotlib figure is a graph of reference cycles
             written += save_figure(draw(), out / stem, alt=alt(), formats=formats)
     return written
 
 
 def _draw_analysis(task: tuple[dict, Mapping[str, Any] | None], outdir: str) -> list[str]:
     analysis, figures = task
-    with collected_after():
-        return [p.name for p in write_analysis_figures(analysis, outdir, figures)]
+    return [p.name for p in write_analysis_figures(analysis, outdir, figures)]
 
 
 def write_dataset_figures(
