@@ -304,6 +304,8 @@ def test_heterogeneity_and_overall_lines_use_the_shared_formatter():
         "Heterogeneity: Tau² = 0.007; Chi² = 12.34, df = 7 (P = 0.005); I² = 43%"
     )
     assert overall_test_text(result) == "Test for overall effect: Z = 2.10 (P = 0.04)"
+    tiny = pooled(-0.1, 0.05, 8, tau2=0.0002)
+    assert heterogeneity_text(tiny).startswith("Heterogeneity: Tau² < 0.001; Chi² = ")
     hksj = pooled(-0.1, 0.05, 8, statistic=-2.1, ci_method="hksj", df=7.0, p_value=0.00002)
     assert overall_test_text(hksj) == "Test for overall effect: t = 2.10, df = 7 (P < 0.001)"
 
@@ -469,6 +471,10 @@ def test_axis_rule_cases():
     diff = difference_axis(data([-3.0, 1.0], [-3.5, -1.0], [-5.0, 2.0]))
     assert (diff.low, diff.high) == (-10.0, 10.0) and diff.ticks[1] == -5.0
     assert difference_axis(data([0.1], [0.05, 0.3], [])).high == 0.4
+    assert difference_axis(data()).high == 1.0  # nothing to show
+    inf = math.inf  # intervals without finite ends: the points decide, no endless widening
+    assert difference_axis(data([0.3, -0.2], [], [-inf, inf] * 4)).high == 0.4
+    assert ratio_axis(data([0.8, 1.2], [], [0.0, inf] * 4)).low == 0.01  # widest standard
 
 
 def test_one_axis_for_every_forest_type_plot_of_an_analysis():

@@ -126,19 +126,24 @@ def ratio_axis(data: AxisData) -> Axis:
 
 
 def difference_axis(data: AxisData) -> Axis:
-    """The narrowest symmetric linear range ±m·10ⁿ (m in 1, 2, 4) meeting the module's rule;
-    ticks at −m, −m/2, 0, m/2, m (× 10ⁿ)."""
+    """The narrowest symmetric linear range ±m·10ⁿ (m in 1, 2, 4) meeting the module's rule,
+    ticks at −m, −m/2, 0, m/2, m (× 10ⁿ); when none up to ten times the largest finite value
+    meets rule 3 (intervals without finite ends), the narrowest meeting rules 1 and 2. Without
+    any value: ±1."""
     values = [abs(v) for v in data.pooled + data.points + data.ends if math.isfinite(v)]
-    largest = max(values, default=1.0) or 1.0
-    exponent = math.floor(math.log10(largest)) - 3  # start well below the data
-    while True:
-        for m in DIFFERENCE_STEPS:
-            top = m * 10.0**exponent
-            ticks = tuple(round(t * top, 12) for t in (-1.0, -0.5, 0.0, 0.5, 1.0))
-            axis = Axis(-top, top, ticks, False)
-            if _meets(axis, data, share=True):
+    largest = max(values, default=0.0)
+    if largest == 0.0:
+        return Axis(-1.0, 1.0, (-1.0, -0.5, 0.0, 0.5, 1.0), False)
+    first = math.floor(math.log10(largest)) - 3
+    axes = [
+        Axis(-top, top, tuple(round(t * top, 12) for t in (-1.0, -0.5, 0.0, 0.5, 1.0)), False)
+        for top in (m * 10.0**e for e in range(first, first + 5) for m in DIFFERENCE_STEPS)
+    ]
+    for share in (True, False):
+        for axis in axes:
+            if _meets(axis, data, share=share):
                 return axis
-        exponent += 1
+    return axes[-1]
 
 
 def forest_axis(analysis: Mapping[str, Any]) -> Axis:

@@ -161,8 +161,9 @@ def heterogeneity_text(result: Mapping[str, Any]) -> str:
     """RevMan's heterogeneity line for a pooled result (PoolResult fields)."""
     if (result.get("k") or 0) < 2:
         return "Heterogeneity: Not applicable"
+    tau2 = fmt.tau2(result.get("tau2"))
     return (
-        f"Heterogeneity: Tau² = {fmt.tau2(result.get('tau2'))}; "
+        f"Heterogeneity: Tau² {tau2 if tau2.startswith('<') else '= ' + tau2}; "
         f"Chi² = {fmt.ratio(result.get('q'))}, df = {result.get('q_df')} "
         f"({fmt.p_value(result.get('q_pvalue'))}); I² = {fmt.percent(result.get('i2'))}"
     )
