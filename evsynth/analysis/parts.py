@@ -247,7 +247,8 @@ def _control_risk(units: Sequence[Unit], spec: Mapping[str, Any]) -> tuple[float
     if not risks:
         return None
     value = float(np.median(risks) if given["from"] == "median" else np.mean(risks))
-    return value, f"{given['from']} control-group risk of {len(risks)} included trials with counts"
+    trials = "1 included trial" if len(risks) == 1 else f"{len(risks)} included trials"
+    return value, f"{given['from']} control-group risk of {trials} with counts"
 
 
 def absolute_of(
