@@ -252,8 +252,10 @@ def _anticipated(analysis: Mapping[str, Any], pooled: Mapping[str, Any] | None) 
                 1000 * pooled["estimate"], 1000 * pooled["ci_low"], 1000 * pooled["ci_high"]
             )
         else:
+            # a standardised difference has no scale of its own: no control mean is shown
+            smd = rules.measure_code(analysis) == "SMD"
             out |= {
-                "assumed": _control_means(analysis),
+                "assumed": fmt.MISSING if smd else _control_means(analysis),
                 "difference": mean_difference_text(analysis, pooled),
             }
     return out
@@ -535,8 +537,8 @@ def conclusions_of(
     recs = conclusions.apply_rules(
         settings["recommendation"], analyses, certainties, marker_sets, settings, review
     )
-    sentences.update({f"bottom line {i}": s for i, s in enumerate(bottom, 1)})
-    sentences.update({f"recommendation {i}": s for i, s in enumerate(recs, 1)})
+    sentences.update({f"Bottom line {i}": s for i, s in enumerate(bottom, 1)})
+    sentences.update({f"Recommendation {i}": s for i, s in enumerate(recs, 1)})
     return {
         "sentences": sentences,
         "certainties": certainties,

@@ -307,18 +307,46 @@ def _compare_certainty(
     )
 
 
-_WORD = re.compile(r"\S+")
+#: Tokens of a sentence: runs of white space, numbers ("1,387", "0.96"), words, and each other
+#: character on its own, so "0.96," and "0.91," differ in the number only.
+_TOKEN = re.compile(r"\s+|\d+(?:[.,]\d+)*|\w+|[^\w\s]")
 
 
 def word_diff(old: str, new: str) -> tuple[Segment, ...]:
-    """The two sentences as runs of words, the same or changed (difflib's matching blocks on
-    whole words), so a reader sees "0.96 → 0.94" and not two struck-through sentences."""
-    a, b = _WORD.findall(old), _WORD.findall(new)
-    out = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        was, now = " ".join(a[i1:i2]), " ".join(b[j1:j2])
-        out.append(Segment(was, now) if tag != "equal" else Segment(was, was))
-    return tuple(out)
+    """The two sentences as runs of tokens, the same or changed (difflib's opcodes on words,
+    numbers and punctuation), so a reader sees "0.96 → 0.94" and not two struck-through
+    sentences. Joined, the ``old`` parts give ``old`` and the ``new`` parts give ``new``."""
+    a, b = _TOKEN.findall(old), _TOKEN.findall(new)
+    out: list[Segment] = []
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        was, now = "".join(a[i1:i2]), "".join(b[j1:j2])
+        if tag == "equal":
+            out.append(Segment(was, was))
+            continue
+        out.append(Segment(was, now))
+    return tuple(_merge_whitespace(out))
+
+
+def _merge_whitespace(segments: list[Segment]) -> list[Segment]:
+    """Fold a change that is white space only into its neighbours, and a run of equal white
+    space between two changes into one change, so marks cover whole phrases."""
+    out: list[Segment] = []
+    for s in segments:
+        if out and s.changed and out[-1].changed:
+            out[-1] = Segment(out[-1].old + s.old, out[-1].new + s.new)
+        elif (
+            len(out) >= 2
+            and s.changed
+            and not out[-1].changed
+            and not out[-1].old.strip()
+            and out[-2].changed
+        ):
+            gap = out.pop().old
+            out[-1] = Segment(out[-1].old + gap + s.old, out[-1].new + gap + s.new)
+        else:
+            out.append(s)
+    return out
 
 
 def _compare_conclusions(
