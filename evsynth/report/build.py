@@ -790,6 +790,9 @@ def build_report(
         "change_summary": change_summary(changes),
         "sof": sof,
         "sof_caption": sof_caption(settings, sof, review),
+        "sof_difference_head": "Risk difference (95% CI)"
+        if all(r["difference"].endswith(("fewer)", "more)")) for r in sof)
+        else "Difference (95% CI)",
         "footnotes": [{"letter": v, "text": k} for k, v in footnotes.items()],
         "sections": _sections(settings, c, figures, narrative, review),
         "recommendations": c["recommendations"],
