@@ -216,9 +216,11 @@ def test_skip_link_is_the_first_keyboard_stop(browser, shipped) -> None:
     tab = _open(browser, shipped, 1366)
     try:
         tab.keyboard.press("Tab")
-        first = tab.evaluate("() => [document.activeElement.className, document.activeElement"
-                             ".getAttribute('href'), document.activeElement.getBoundingClientRect()"
-                             ".left >= 0]")
+        first = tab.evaluate(
+            "() => [document.activeElement.className, document.activeElement"
+            ".getAttribute('href'), document.activeElement.getBoundingClientRect()"
+            ".left >= 0]"
+        )
         tab.keyboard.press("Enter")
         landed = tab.evaluate("() => location.hash")
         main = tab.evaluate("() => document.querySelector('main').id")
