@@ -1,4 +1,5 @@
-"""`make bench`: engine throughput against the peers, scaling curves, pipeline at scale.
+"""`make bench`: engine throughput against the peers, scaling curves, raw-table validation and
+the pipeline at scale.
 
 Writes bench/RESULTS.md (figures and the machine) and bench/scaling.png.
 """
@@ -16,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench import engine, pipeline
+from bench import engine, pipeline, validation
 
 HERE = Path(__file__).resolve().parent
 
@@ -80,6 +81,7 @@ def main() -> None:
     lines += [f"| {n:,} | {s:.3f} |" for n, s in by_n]
     lines += ["", "| k (N = 20,000) | seconds |", "| --- | --- |"]
     lines += [f"| {k} | {s:.3f} |" for k, s in by_k]
+    lines += ["", *validation.main()]
     # Pipeline: BENCH_OUTCOMES outcomes with the large-review figures (forest + subgroup
     # forest, SVG), and BENCH_FULL_OUTCOMES with the shipped full figure set (0 skips it).
     outcomes = int(os.environ.get("BENCH_OUTCOMES", "1000"))

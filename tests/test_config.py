@@ -183,7 +183,7 @@ def test_the_shipped_configs_are_all_found() -> None:
         (
             "breaks: [24]",
             "breaks: 24",
-            "8: derived.dose_band.breaks: 24 is not of type 'array'",
+            "8: derived.dose_band.breaks: expected a list but found the number 24",
         ),
     ],
 )
@@ -220,8 +220,10 @@ def test_the_file_is_named_in_every_message(folder: Path) -> None:
 def test_an_unknown_key_is_rejected_at_its_own_line(
     folder: Path, old: str, new: str, expected: str
 ) -> None:
-    found = problems(folder, edited(old, new))
-    assert found == [f"{expected}: unknown key: remove it or fix its spelling"]
+    (found,) = problems(folder, edited(old, new))
+    assert found.startswith(f"{expected}: unknown key; ")
+    if "mehtod" in expected:
+        assert found.endswith("did you mean 'ci_method'?")
 
 
 def test_invalid_yaml_names_the_file_and_line(folder: Path) -> None:
@@ -237,7 +239,10 @@ def test_yaml_tags_are_not_executed(folder: Path) -> None:
     marker = folder / "executed"
     text = f"review: !!python/object/apply:os.system ['touch {marker}']\n"
     (message,) = problems(folder, text)
-    assert "invalid YAML" in message
+    assert message == (
+        "1:9: the tag !!python/object/apply:os.system is not allowed: evsynth reads plain "
+        "YAML values only; remove it"
+    )
     assert not marker.exists()
 
 

@@ -1,24 +1,38 @@
-"""Validation of the raw tables: the good set passes, every malformed input is reported.
+"""Validation of the input files: the good set passes, every malformed input is reported.
 
-Each case in ``tests/data/bad_inputs/<case>/`` holds the file(s) that replace their namesakes
-in a copy of ``tests/data/good/`` and an ``expected.yaml`` listing the problems the validator
-must report: file, editor line, column (``null`` for problems of the whole line or file) and a
-key word of the message. The validator must report exactly those problems, no others.
+The bad-input corpus is ``tests/data/bad_inputs/<case>/`` (see its README.md): each case holds
+the file(s) that replace their namesakes in a copy of a good review and an ``expected.yaml``
+with the exit code and the exact error lines of the entry point that reads them. The kind of
+a case follows from its files:
+
+* ``*.csv`` and ``*.schema.yaml``: raw tables and table schemas in a copy of
+  ``tests/data/good/`` and ``workflow/schemas/``, run through ``scripts/validate.py``;
+* ``config.yaml``: the config, run through ``scripts/analyse.py`` (which reads it first).
+
+Each entry point runs in this process (``runpy``, with its own argv and working directory), so
+an exception that is not an :class:`~evsynth.errors.EvsynthError` fails the test instead of
+printing a traceback; its standard error must be exactly ``error: `` and the expected lines,
+and it must write no output.
 """
 
 from __future__ import annotations
 
+import runpy
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from evsynth.errors import DataValidationError
-from evsynth.validate.tables import RAW_TABLES, load_schema, read_records, validate_tables
+from evsynth.validate.tables import load_schema, read_records, validate_tables
 
+#: The shipped review's raw tables (the corpus and the good set are copies of them).
+RAW_TABLES = ("studies", "fractures", "kidney_stones", "avadec_markers")
+SCHEMAS = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = ROOT / "tests" / "data" / "good"
 BAD = ROOT / "tests" / "data" / "bad_inputs"
@@ -39,18 +53,92 @@ def raw_copy(tmp_path: Path, case: str | None = None) -> Path:
 def problems_of(raw: Path) -> list[str]:
     """The validator's problems for the tables in ``raw`` (empty when they pass)."""
     try:
-        validate_tables(raw)
+        validate_tables(raw, RAW_TABLES, SCHEMAS)
     except DataValidationError as error:
         return error.problems
     return []
 
 
+def case_kind(case: str) -> str:
+    """``config`` for a case with a config.yaml, else ``tables``."""
+    return "config" if (BAD / case / "config.yaml").exists() else "tables"
+
+
+def run_entry_point(
+    script: str, args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> int:
+    """Run ``scripts/<script>`` in this process with ``args`` in ``cwd``; its exit code."""
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    try:
+        runpy.run_path(str(ROOT / "scripts" / script), run_name="__main__")
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else 1
+    return 0
+
+
+#: The review config of the table cases: the good set's tables in raw/ and schemas/.
+TABLES_CONFIG = """review: {title: Corpus, intervention: treatment, control: control}
+paths: {raw: raw, schemas: schemas, processed: processed, results: results}
+tables: [studies, fractures, kidney_stones, avadec_markers]
+analyses:
+  any:
+    title: Any
+    dataset: fractures
+    measure: RR
+"""
+
+
+def review_config(tmp_path: Path) -> None:
+    """config/config.yaml of a review whose raw tables and schemas are raw/ and schemas/."""
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "config" / "config.yaml").write_text(TABLES_CONFIG, encoding="utf-8")
+
+
+def set_up_case(case: str, tmp_path: Path) -> tuple[str, list[str], list[Path]]:
+    """Copy the good review with ``case``'s files into ``tmp_path``; the script to run, its
+    arguments and the outputs it must not write."""
+    if case_kind(case) == "config":
+        (tmp_path / "config").mkdir()
+        shutil.copyfile(BAD / case / "config.yaml", tmp_path / "config" / "config.yaml")
+        outputs = ["results/fractures.json", "results/fractures.csv"]
+        args = ["--config", "config/config.yaml", "--dataset", "fractures"]
+        args += ["--table", "processed/fractures.csv", "--json", outputs[0]]
+        args += ["--summary", outputs[1]]
+        return "analyse.py", args, [tmp_path / "results"]
+    raw_copy(tmp_path, case)
+    shutil.copytree(ROOT / "workflow" / "schemas", tmp_path / "schemas")
+    for source in (BAD / case).glob("*.schema.yaml"):
+        shutil.copyfile(source, tmp_path / "schemas" / source.name)
+    review_config(tmp_path)
+    return "validate.py", ["--config", "config/config.yaml"], [tmp_path / "processed"]
+
+
 def test_corpus_is_large_enough() -> None:
     assert len(CASES) >= 25
+    assert {case_kind(c) for c in CASES} == {"config", "tables"}
+
+
+def test_base_config_of_the_config_cases_is_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config cases are edits of base_config.yaml: it must itself pass."""
+    from evsynth.validate.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(BAD / "base_config.yaml", project_dir=tmp_path)
+    assert sorted(config["analyses"]) == ["fractures-hip", "fractures-total", "kidney-stones"]
+
+
+def test_every_raw_table_and_schema_has_a_case() -> None:
+    files = {p.name for case in CASES for p in (BAD / case).iterdir()}
+    for table in RAW_TABLES:
+        assert f"{table}.csv" in files, table
+        assert f"{table}.schema.yaml" in files, table
 
 
 def test_good_set_passes() -> None:
-    tables = validate_tables(GOOD)
+    tables = validate_tables(GOOD, RAW_TABLES, SCHEMAS)
     assert set(tables) == set(RAW_TABLES)
     # Records start on the editor line of their first character; the multi-line population
     # cell of the first study occupies lines 2-3.
@@ -59,19 +147,19 @@ def test_good_set_passes() -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_is_reported(case: str, tmp_path: Path) -> None:
-    expected = yaml.safe_load((BAD / case / "expected.yaml").read_text(encoding="utf-8"))
-    problems = problems_of(raw_copy(tmp_path, case))
-    raw = (tmp_path / "raw").as_posix()
-    assert len(problems) == len(expected["problems"]), "\n".join(problems)
-    for want in expected["problems"]:
-        prefix = f"{raw}/{want['file']}:{want['line']}:"
-        if want["column"] is not None:
-            prefix += f" column '{want['column']}':"
-        hits = [p for p in problems if p.startswith(prefix) and want["keyword"] in p]
-        assert hits, f"no problem starting {prefix!r} containing {want['keyword']!r} in:\n" + (
-            "\n".join(problems)
-        )
+def test_bad_input_is_reported(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected: dict[str, Any] = yaml.safe_load(
+        (BAD / case / "expected.yaml").read_text(encoding="utf-8")
+    )
+    script, args, outputs = set_up_case(case, tmp_path)
+    code = run_entry_point(script, args, tmp_path, monkeypatch)
+    err = capsys.readouterr().err
+    assert code == expected["exit_code"], err
+    assert "Traceback" not in err
+    assert err == "error: " + "\n".join(expected["messages"]) + "\n"
+    assert not any(path.exists() for path in outputs)
 
 
 def test_every_problem_is_one_line(tmp_path: Path) -> None:
@@ -83,7 +171,7 @@ def test_bom_is_accepted(tmp_path: Path) -> None:
     raw = raw_copy(tmp_path)
     for path in raw.glob("*.csv"):
         path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
-    tables = validate_tables(raw)
+    tables = validate_tables(raw, RAW_TABLES, SCHEMAS)
     assert tables["studies"].typed["study_id"].iloc[0] == "Alpha2001"
 
 
@@ -105,7 +193,7 @@ def test_integer_cells_are_strict(tmp_path: Path) -> None:
 
 
 def test_cells_keep_unicode_and_commas() -> None:
-    tables = validate_tables(GOOD)
+    tables = validate_tables(GOOD, RAW_TABLES, SCHEMAS)
     studies = tables["studies"].typed
     assert studies.loc[2, "population"] == "women ≥ 65 y\nin nursing homes"
     assert studies.loc[2, "trial_name"] == "ALPHA, phase 3"
@@ -120,7 +208,7 @@ def pd_isna(value: object) -> bool:
 
 def test_schemas_load() -> None:
     for table in RAW_TABLES:
-        schema = load_schema(table)
+        schema = load_schema(table, SCHEMAS)
         assert schema.table == table
         assert {"source_url", "doi_or_pmid", "quote", "provenance"} <= set(schema.names)
 
@@ -132,11 +220,21 @@ def test_malformed_schema_is_reported(tmp_path: Path) -> None:
             tmp_path / f"{table}.schema.yaml",
         )
     path = tmp_path / "studies.schema.yaml"
-    path.write_text(
-        path.read_text(encoding="utf-8").replace("type: integer", "type: int"), encoding="utf-8"
-    )
-    with pytest.raises(DataValidationError, match="column 'year': type must be one of"):
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(i for i, text in enumerate(lines) if text.startswith("  year:"))
+    lines[at + 1] = lines[at + 1].replace("type: integer", "type: int")
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(DataValidationError) as caught:
         load_schema("studies", tmp_path)
+    line = 1 + next(
+        i
+        for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if text.startswith("  year:")
+    )
+    assert caught.value.problems == [
+        f"{path}:{line}: columns.year.type: 'int' is not one of ['string', 'integer', 'number', "
+        "'boolean']; did you mean 'integer'?"
+    ]
 
 
 def run_script(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -151,8 +249,10 @@ def run_script(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_script_reports_bad_data_without_traceback(tmp_path: Path) -> None:
     raw_copy(tmp_path, "several_problems_at_once")
+    shutil.copytree(SCHEMAS, tmp_path / "schemas")
+    review_config(tmp_path)
     log = tmp_path / "logs" / "validate.log"
-    out = run_script(tmp_path, "--raw-dir", "raw", "--out-dir", "processed", "--log", str(log))
+    out = run_script(tmp_path, "--config", "config/config.yaml", "--log", str(log))
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert "raw/studies.csv:5: column 'vitamin_d_form':" in out.stderr
@@ -163,6 +263,60 @@ def test_script_reports_bad_data_without_traceback(tmp_path: Path) -> None:
 
 def test_script_writes_processed_tables(tmp_path: Path) -> None:
     raw_copy(tmp_path)
-    out = run_script(tmp_path, "--raw-dir", "raw", "--out-dir", "processed", "--table", "fractures")
+    shutil.copytree(SCHEMAS, tmp_path / "schemas")
+    review_config(tmp_path)
+    out = run_script(tmp_path, "--config", "config/config.yaml", "--table", "fractures")
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in (tmp_path / "processed").iterdir()) == ["fractures.csv"]
+
+
+def test_table_schema_format_knows_every_cross_check() -> None:
+    from evsynth.validate.tables import CROSS_CHECKS, TABLE_SCHEMA_PATH
+
+    meta = yaml.safe_load(TABLE_SCHEMA_PATH.read_text(encoding="utf-8"))
+    names = meta["properties"]["checks"]["items"]["properties"]["check"]["enum"]
+    assert sorted(names) == sorted(CROSS_CHECKS)
+    branches = meta["properties"]["checks"]["items"]["allOf"]
+    assert sorted(b["if"]["properties"]["check"]["const"] for b in branches) == sorted(names)
+
+
+def test_largest_exact_integer_is_kept_exactly(tmp_path: Path) -> None:
+    raw = raw_copy(tmp_path)
+    kidney = raw / "kidney_stones.csv"
+    text = kidney.read_text(encoding="utf-8")
+    big = str(2**53 - 1)
+    kidney.write_text(
+        text.replace("events,28,2000,24,2000,", f"events,28,{big},24,{big},"), encoding="utf-8"
+    )
+    typed = validate_tables(raw, RAW_TABLES, SCHEMAS)["kidney_stones"].typed
+    assert typed.loc[3, "n_treat"] == 2**53 - 1 and str(typed["n_treat"].dtype) == "Int64"
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        # an arm of n = 0 alone (nothing else given) is not an analysable arm: not reported
+        ("persons,,0,,,", []),
+        # a negative n is the cell check's to report, once
+        ("persons,5,-1,3,1403,", ["column 'n_treat': '-1' is below 0 (counts cannot be negative)"]),
+        # n = 0 beside its own events only
+        ("persons,0,0,,,", ["column 'n_treat': is 0 but events_treat is given; it must be > 0"]),
+        # both arms of n = 0 beside their events: each reported
+        (
+            "persons,0,0,0,0,",
+            [
+                "column 'n_treat': is 0 but events_treat, events_control, n_control are given",
+                "column 'n_control': is 0 but events_treat, n_treat, events_control are given",
+            ],
+        ),
+    ],
+)
+def test_positive_when_any(tmp_path: Path, cells: str, expected: list[str]) -> None:
+    raw = raw_copy(tmp_path)
+    kidney = raw / "kidney_stones.csv"
+    text = kidney.read_text(encoding="utf-8")
+    kidney.write_text(text.replace("persons,5,1387,3,1403,", cells), encoding="utf-8")
+    found = problems_of(raw)
+    assert len(found) == len(expected), found
+    for problem, want in zip(found, expected, strict=True):
+        assert problem.startswith(f"{raw.as_posix()}/kidney_stones.csv:2: {want}"), problem

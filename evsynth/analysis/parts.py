@@ -327,3 +327,100 @@ def single_trial_nnt(units: Sequence[Unit], spec: Mapping[str, Any]) -> dict[str
         "study_id": trial,
         "follow_up_years": jsonable(unit.record.get(follow)) if follow else None,
     }
+
+
+def _curve_doses(spec: Mapping[str, Any], doses: Sequence[float]) -> list[float]:
+    """The doses at which the curve is tabulated: the configured ones, else 41 points from 0
+    to the largest dose."""
+    if spec.get("doses"):
+        return [float(d) for d in spec["doses"]]
+    top = max(doses)
+    return [top * i / 40 for i in range(41)]
+
+
+def dose_response_of(units: Sequence[Unit], spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The one-stage dose–response model (:func:`evsynth.dose_response`) of the trials with a
+    2×2 table and a dose, kept to the configured ``where`` (e.g. daily dosing only): its
+    coefficients, heterogeneity, the curve with its CI and the trials' points; or why it
+    could not be fitted."""
+    from evsynth.meta.dose_response import dose_response
+
+    config = spec.get("dose_response")
+    if not config:
+        return None
+    column = config["variable"]
+    info = variable(column, spec["variables"])
+    chosen, left_out = [], []
+    for unit in units:
+        dose = unit_value(unit, column)
+        if not all(matches(c.record, config.get("where") or {}) for c in unit.rows):
+            left_out.append((unit, f"outside the model's filter {dict(config['where'])}"))
+        elif unit.input != "2x2":
+            left_out.append((unit, "entered as a published estimate (the model needs counts)"))
+        elif not isinstance(dose, int | float) or isinstance(dose, bool) or dose <= 0:
+            left_out.append((unit, f"no positive {info['title'].lower()}"))
+        else:
+            chosen.append((unit, float(dose)))
+    base = {
+        "variable": column,
+        "title": info["title"],
+        "unit": info["unit"],
+        "per": info["per"],
+        "model": config.get("model", "linear"),
+        "where": dict(config.get("where") or {}),
+        "excluded": [{"row_ids": list(u.row_ids), "reason": r} for u, r in left_out],
+    }
+    table = pd.DataFrame(
+        {
+            "study_id": [u.trial for u, _ in chosen],
+            "dose": [d for _, d in chosen],
+            **{
+                k: [float(u.counts[k]) for u, _ in chosen]
+                for k in ("events_treat", "n_treat", "events_control", "n_control")
+            },
+        }
+    )
+    try:
+        fit = dose_response(table, "dose", base["model"], config.get("knots"), "REML")
+    except AnalysisInputError as error:
+        return {**base, "k": len(chosen), "note": f"not estimable: {error}"}
+    curve = fit.predict(_curve_doses(config, [d for _, d in chosen]), spec["level"])
+    z = float(stats.norm.ppf(0.5 + spec["level"] / 2))
+    total = sum(1.0 / u.vi for u, _ in chosen)
+    points: list[dict[str, Any]] = [
+        {
+            "label": u.record.get("study_id"),
+            "trial": u.trial,
+            "dose": d,
+            "rr": math.exp(u.yi),
+            "ci_low": math.exp(u.yi - z * math.sqrt(u.vi)),
+            "ci_high": math.exp(u.yi + z * math.sqrt(u.vi)),
+            "weight_pct": 100 * (1.0 / u.vi) / total,
+            "row_ids": list(u.row_ids),
+        }
+        for u, d in chosen
+    ]
+    return {
+        **base,
+        "k": fit.k_studies,
+        "rows": fit.n_rows,
+        "names": list(fit.names),
+        "coef": fit.coef.tolist(),
+        "se": fit.se.tolist(),
+        "vcov": fit.vcov.tolist(),
+        "tau2": fit.tau2.tolist(),
+        "knots": None if fit.knots is None else fit.knots.tolist(),
+        "nonlinear_pvalue": jsonable(fit.nonlinear_pvalue),
+        "converged": fit.converged,
+        "curve": [
+            {
+                "dose": float(r.dose),
+                "rr": float(r.rr),
+                "ci_low": float(r.ci_low),
+                "ci_high": float(r.ci_high),
+            }
+            for r in curve.itertuples()
+        ],
+        "points": points,
+        "note": None,
+    }

@@ -332,6 +332,7 @@ def run_analysis(rows: pd.DataFrame, spec: Mapping[str, Any]) -> AnalysisResult:
         absolute=parts.absolute_of(units, overall, spec, base["measures"]),
         follow_up=parts.follow_up_of(units, spec["review"]),
         single_trial_nnt=parts.single_trial_nnt(units, spec),
+        dose_response=parts.dose_response_of(units, spec) if log else None,
         flags=flags,
     )
 

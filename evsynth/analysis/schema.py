@@ -38,7 +38,7 @@ def _type(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
         return {"type": "null"}
     if origin in (typing.Union, types.UnionType):
         return {"anyOf": [_type(a, defs) for a in args]}
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _ref(hint, defs)
     if hint is bool:
         return {"type": "boolean"}
@@ -73,14 +73,22 @@ def _ref(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
         if name == "SubgroupGroup":  # to_json flattens the pooled estimate beside "group"
             props = {"group": {"type": "string"}}
             required = ["group"]
-            defs[name] = {"allOf": [{"$ref": "#/$defs/Pooled"}], "type": "object",
-                          "properties": props, "required": required,
-                          "description": (cls.__doc__ or "").strip()}
+            defs[name] = {
+                "allOf": [{"$ref": "#/$defs/Pooled"}],
+                "type": "object",
+                "properties": props,
+                "required": required,
+                "description": (cls.__doc__ or "").strip(),
+            }
             _ref(model.Pooled, defs)
             return {"$ref": f"#/$defs/{name}"}
         props.update(EXTRA.get(name, {}))
-        defs[name] = {"type": "object", "description": " ".join((cls.__doc__ or "").split()),
-                      "properties": props, "required": required}
+        defs[name] = {
+            "type": "object",
+            "description": " ".join((cls.__doc__ or "").split()),
+            "properties": props,
+            "required": required,
+        }
     return {"$ref": f"#/$defs/{name}"}
 
 

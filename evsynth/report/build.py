@@ -87,6 +87,7 @@ def analysis_context(
         "regressions": regressions,
         "sensitivity": sensitivity,
         "egger_note": analysis.get("egger_note"),
+        "dose_sentence": rules.dose_response_sentence(analysis, settings),
         "egger": fmt.p_value((analysis.get("egger") or {}).get("p_value"))
         if analysis.get("egger")
         else None,

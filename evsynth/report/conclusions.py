@@ -115,7 +115,10 @@ def _analysis_rule(
             if not _meets(t, when):
                 continue
             cert = certainties.get(t.analysis["id"])
-            if rule.get("statement") and t.group is None and cert is not None:
+            if rule.get("dose_response"):
+                sentence = rules.dose_response_sentence(t.analysis, settings)
+                out += [sentence] if sentence else []
+            elif rule.get("statement") and t.group is None and cert is not None:
                 out.append(rules.effect_sentence(t.analysis, cert, settings, review))
             elif "say" in rule:
                 out.append(rule["say"].format(**_target_words(t, cert, settings, review)))
@@ -157,7 +160,8 @@ def decision_markers(
 
 
 def short_name(name: str) -> str:
-    """A marker's name without its parenthetical detail: "troponin (change at 12 months)" -> "troponin"."""
+    """A marker's name without its parenthetical detail: "troponin (change at 12 months)" ->
+    "troponin"."""
     import re
 
     return re.sub(r"\s*\(.*?\)", "", name).split(",")[0].strip()

@@ -53,8 +53,8 @@ from typing import Any, Literal
 
 from scipy import optimize, stats
 
-from evsynth.errors import AnalysisInputError, EvsynthError
 from evsynth import format as fmt
+from evsynth.errors import AnalysisInputError, EvsynthError
 from evsynth.meta.absolute import risk_at
 
 SYMBOLS = {4: "⊕⊕⊕⊕", 3: "⊕⊕⊕⊝", 2: "⊕⊕⊝⊝", 1: "⊕⊝⊝⊝"}

@@ -17,7 +17,9 @@ words live in the review's ``config/report.yaml`` (``wording``, ``bottom_line``,
    BMJ 317:1309) and time frame, labelled as one trial's figure.
 6. Markers (:func:`marker_effect`): a published between-group CI (or P) that excludes no
    effect → "changed" (raised or lowered); otherwise "no evidence of a difference".
-7. Conclusion rules (:func:`apply_rules`): the review's ``bottom_line`` and
+7. Dose–response (:func:`dose_response_sentence`): the one-stage model's RR per ``per`` units
+   of dose (linear), or its test of departure from linearity.
+8. Conclusion rules (:func:`apply_rules`): the review's ``bottom_line`` and
    ``recommendation`` rules, each over its analyses (or one subgroup of each) or a marker set.
 """
 
@@ -27,6 +29,8 @@ import math
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from scipy import stats
 
 from evsynth import format as fmt
 from evsynth.report.grade import Certainty
@@ -297,3 +301,53 @@ def marker_effect(marker: Mapping[str, Any]) -> dict[str, Any]:
     )
     way = None if verdict != "changed" or shift is None else ("raised" if shift > 0 else "lowered")
     return {"numbers": "; ".join(parts), "verdict": verdict, "direction": way}
+
+
+def dose_response_sentence(analysis: Mapping[str, Any], settings: Mapping[str, Any]) -> str | None:
+    """Rule 7: the one-stage dose–response model in words: the RR per ``per`` units of dose
+    (linear model) or the test of departure from linearity (quadratic, spline)."""
+    dr = analysis.get("dose_response")
+    if not dr:
+        return None
+    title = lower_first(dr.get("title") or dr["variable"])
+    where = "; ".join(f"{v}" for v in (dr.get("where") or {}).values())
+    scope = f"{fmt.count(dr.get('k', 0))} trials with counts" + (f", {where}" if where else "")
+    if dr.get("note"):
+        return f"Dose–response model on {title}: {dr['note']}."
+    if dr["model"] != "linear":
+        p = dr.get("nonlinear_pvalue")
+        shape = (
+            "departs from a straight line"
+            if p is not None and p < settings["alpha"]
+            else "shows no clear departure from a straight line"
+        )
+        return (
+            f"In the {dr['model']} dose–response model ({scope}), the effect on "
+            f"{outcome_name(analysis)} {shape} ({fmt.p_value(p)})."
+        )
+    per = float(dr.get("per") or 1)
+    unit = f" {dr['unit']}" if dr.get("unit") else ""
+    coef, se = dr["coef"][0], dr["se"][0]
+    z = float(stats.norm.ppf(0.5 + analysis.get("level", 0.95) / 2))
+    p = float(2 * stats.norm.sf(abs(coef / se)))
+    ratio = fmt.ratio(math.exp(per * coef))
+    ci = fmt.interval(math.exp(per * (coef - z * se)), math.exp(per * (coef + z * se)))
+    numbers = (
+        f"RR {ratio} per {fmt.number(per)}{unit} ({fmt.level(analysis.get('level', 0.95))}"
+        f" CI {ci}); {fmt.p_value(p)}; {scope}"
+    )
+    caveat = (
+        "; the model sets no effect at dose 0, and where each trial tests one dose against "
+        "control the slope compares trials, not doses within a trial"
+    )
+    if p < settings["alpha"]:
+        better = (coef < 0) == (analysis.get("higher_is", "worse") == "worse")
+        trend = "a more favourable effect" if better else "a less favourable effect"
+        return (
+            f"In the dose–response model, higher {title} goes with {trend} on "
+            f"{outcome_name(analysis)} ({numbers}{caveat})."
+        )
+    return (
+        f"The dose–response model shows no clear change in the effect on "
+        f"{outcome_name(analysis)} with {title} ({numbers})."
+    )

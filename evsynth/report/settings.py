@@ -215,14 +215,14 @@ def _load(path: Path, what: str, schema: str) -> tuple[dict[str, Any], _Problems
 
 def _raise(path: Path, problems: _Problems) -> None:
     if problems.found:
-        raise DataValidationError([f"{path}:{line}: {msg}" for line, msg in sorted(problems.found)])
+        raise DataValidationError(problems.messages(str(path)))
 
 
 def load_narrative(path: str | Path | None) -> dict[str, Any]:
     """The narrative (empty when the review has none); validated."""
     if path is None or not Path(path).exists():
         return {"blocks": {}, "references": []}
-    data, problems = _load(Path(path), "the narrative", "narrative.schema.yaml")
+    data, problems = _load(Path(path), "narrative", "narrative.schema.yaml")
     if not problems.found:
         _check_narrative(data, problems)
     _raise(Path(path), problems)
@@ -235,7 +235,7 @@ def load_settings(
     """The report settings with defaults filled in, checked against the review's config."""
     data: dict[str, Any] = {}
     if path is not None and Path(path).exists():
-        data, problems = _load(Path(path), "the report settings", "report.schema.yaml")
+        data, problems = _load(Path(path), "report settings", "report.schema.yaml")
         if not problems.found:
             _check_templates(data, problems)
             _check_references(data, config, narrative, problems)

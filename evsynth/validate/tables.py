@@ -3,49 +3,66 @@
 Reading happens in three layers, each reporting every problem it finds:
 
 1. **Bytes and structure** (Python's :mod:`csv` module on the decoded text): the file must be
-   valid UTF-8 (a UTF-8 byte-order mark is accepted), must not be empty or header-only, and
-   its header must have no duplicate, missing or unexpected columns; every record must have
-   as many fields as the header. Each record is mapped to the line an editor shows for its
-   first character (header = line 1): ``csv.reader.line_num`` counts the physical lines read
-   so far, so a record starts on ``line_num + 1`` taken *before* it is read. A quoted cell that
+   valid UTF-8 (a UTF-8 byte-order mark is accepted) without control characters other than
+   tab, CR and LF (:mod:`evsynth.io.text`), must not be empty or header-only, and its header
+   must have no duplicate, missing or unexpected columns; every record must have as many
+   fields as the header. Each record is mapped to the line an editor shows for its first
+   character (header = line 1): ``csv.reader.line_num`` counts the physical lines read so
+   far, so a record starts on ``line_num + 1`` taken *before* it is read. A quoted cell that
    spans several lines therefore pushes the following records further down, exactly as an
    editor shows them.
 2. **Cells** (a pandera ``DataFrameSchema`` built from the YAML schema, validated with
    ``lazy=True`` so every failure is collected): type (strictly: ``"12 "``, ``"12.5"`` and
-   ``"1e3"`` are not integers), blank cells where a value is required, allowed values, regular
-   expressions, bounds and the unique key.
-3. **Across cells and tables** (:data:`CROSS_CHECKS`, named in the schema's ``checks``):
-   events ≤ n, ``ci_low ≤ effect ≤ ci_high`` and all > 0 for ratio measures, fields required
-   when others are given, and foreign keys into ``studies.csv``.
+   ``"1e3"`` are not integers; whole numbers within ±(2^53 − 1), the largest a float64 holds
+   exactly; numbers finite), blank cells where a value is required, allowed values, regular
+   expressions and bounds. Each check is evaluated once per *distinct* text of a column
+   (``pd.factorize``), so its cost follows the number of distinct values, not of rows.
+3. **Across cells, rows and tables**: the unique key (one pass with a dict: each duplicate
+   names the line of the key's first row), the cross-field checks named in the schema's
+   ``checks`` (:data:`CROSS_CHECKS`, vectorised over the rows: events ≤ n, n > 0 when the arm
+   is reported, ``ci_low ≤ effect ≤ ci_high`` and all > 0 for ratio measures, fields required
+   when others are given) and foreign keys into ``studies.csv`` (a set lookup per row).
 
+Every layer is linear in the number of rows (sorting the problems found is n log n).
 Every problem is one line, ``<path>:<line>: column '<name>': <what is wrong>``, and all of
 them, for every table, are raised together as one :class:`~evsynth.errors.DataValidationError`.
+The schemas themselves are YAML files read by :func:`evsynth.io.yamlfile.load_yaml` and checked
+against ``evsynth/schemas/table.schema.yaml``; their problems name the schema's line.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
+import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import yaml
 from pandera.errors import SchemaErrors
 
 from evsynth.errors import DataValidationError
+from evsynth.io import text as textio
+from evsynth.io.yamlfile import YamlDocument, YamlProblem, by_line, load_yaml, schema_problems
 
 TYPES = ("string", "integer", "number", "boolean")
+NUMERIC = ("integer", "number")
 INTEGER_RE = re.compile(r"[+-]?[0-9]+")
 NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+#: Words Python's float() reads as infinite or NaN: rejected with their own message.
+NON_FINITE_RE = re.compile(r"[+-]?(inf|infinity|nan)", re.IGNORECASE)
 BOOLEANS = {"true": True, "false": False}
-COLUMN_KEYS = {"type", "required", "nullable", "allowed", "regex", "min", "max", "description"}
-COLUMN_KEYS |= {"quoted"}  # read by evsynth.validate.provenance (the provenance check)
-TABLE_KEYS = {"table", "columns", "unique", "foreign_keys", "checks", "description"}
+#: The largest whole number a float64 holds exactly (2^53 - 1): the engine computes in float64.
+MAX_INTEGER = 2**53 - 1
+#: The JSON Schema of a table schema's format (package data).
+TABLE_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "table.schema.yaml"
 
 
 @dataclass(frozen=True)
@@ -114,69 +131,98 @@ class Problem:
 
 
 def load_schema(table: str, schema_dir: str | Path) -> TableSchema:
-    """Read ``<schema_dir>/<table>.schema.yaml`` (``yaml.safe_load``) into a :class:`TableSchema`.
+    """Read ``<schema_dir>/<table>.schema.yaml`` into a :class:`TableSchema`.
 
-    Raises :class:`DataValidationError` naming the schema file when the schema itself is
-    malformed (unknown keys or types, unknown checks, a key column that is not a column).
+    The file is read with :func:`~evsynth.io.yamlfile.load_yaml` and checked against
+    ``evsynth/schemas/table.schema.yaml`` plus what JSON Schema cannot say (the key columns,
+    foreign-key columns and checked columns are columns; comparisons are on numeric columns;
+    regular expressions compile; ``min <= max``). Raises :class:`DataValidationError` with
+    every problem at its line of the schema file.
     """
     path = Path(schema_dir) / f"{table}.schema.yaml"
-    shown = str(path)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DataValidationError([f"{shown}: cannot read the schema: {error}"]) from None
-    if not isinstance(document, dict) or not isinstance(document.get("columns"), dict):
-        raise DataValidationError([f"{shown}: the schema needs a 'columns' mapping"])
-    problems = [
-        f"{shown}: unknown key '{key}' (allowed: {', '.join(sorted(TABLE_KEYS))})"
-        for key in sorted(set(document) - TABLE_KEYS)
-    ]
-    columns = []
-    for name, spec in document["columns"].items():
-        spec = spec or {}
-        if not isinstance(spec, dict):
-            problems.append(f"{shown}: column '{name}' must map to its settings")
-            continue
-        for key in sorted(set(spec) - COLUMN_KEYS):
-            problems.append(f"{shown}: column '{name}': unknown setting '{key}'")
-        if spec.get("type", "string") not in TYPES:
-            problems.append(f"{shown}: column '{name}': type must be one of {', '.join(TYPES)}")
-        allowed = spec.get("allowed")
-        columns.append(
-            ColumnSpec(
-                name=str(name),
-                type=spec.get("type", "string"),
-                required=bool(spec.get("required", True)),
-                nullable=bool(spec.get("nullable", True)),
-                allowed=None if allowed is None else tuple(str(v) for v in allowed),
-                regex=spec.get("regex"),
-                min=spec.get("min"),
-                max=spec.get("max"),
-            )
-        )
-    names = {c.name for c in columns}
-    unique = tuple(document.get("unique") or ())
-    problems += [
-        f"{shown}: unique key column '{name}' is not a column"
-        for name in unique
-        if name not in names
-    ]
-    checks = tuple(document.get("checks") or ())
-    problems += [
-        f"{shown}: unknown check {c.get('check')!r} (known: {', '.join(sorted(CROSS_CHECKS))})"
-        for c in checks
-        if c.get("check") not in CROSS_CHECKS
-    ]
+    document = load_yaml(path, what="table schema")
+    meta = yaml.safe_load(TABLE_SCHEMA_PATH.read_text(encoding="utf-8"))
+    problems = schema_problems(document, meta) or _schema_consistency(document)
     if problems:
-        raise DataValidationError(problems)
-    return TableSchema(
-        table=str(document.get("table", table)),
-        columns=tuple(columns),
-        unique=unique,
-        foreign_keys=tuple(document.get("foreign_keys") or ()),
-        checks=checks,
-        path=shown,
+        raise DataValidationError([str(p) for p in by_line(problems)])
+    data = document.data
+    columns = tuple(
+        ColumnSpec(
+            name=str(name),
+            type=spec.get("type", "string"),
+            required=spec.get("required", True),
+            nullable=spec.get("nullable", True),
+            allowed=None if "allowed" not in spec else tuple(str(v) for v in spec["allowed"]),
+            regex=spec.get("regex"),
+            min=spec.get("min"),
+            max=spec.get("max"),
+        )
+        for name, spec in ((n, s or {}) for n, s in data["columns"].items())
     )
+    return TableSchema(
+        table=str(data.get("table", table)),
+        columns=columns,
+        unique=tuple(data.get("unique") or ()),
+        foreign_keys=tuple(data.get("foreign_keys") or ()),
+        checks=tuple(data.get("checks") or ()),
+        path=str(path),
+    )
+
+
+def _compared_columns(spec: Mapping[str, Any]) -> list[str]:
+    """The columns a cross check compares as numbers."""
+    if spec["check"] == "counts_within_n":
+        return [c for pair in spec["pairs"] for c in pair]
+    if spec["check"] == "interval":
+        return [spec["estimate"], spec["low"], spec["high"]]
+    if spec["check"] == "positive_when_any":
+        return list(spec["columns"])
+    return []
+
+
+def _schema_consistency(document: YamlDocument) -> list[YamlProblem]:
+    """Problems of a table schema that conforms to the format but not to itself."""
+    data = document.data
+    columns = {str(name): spec or {} for name, spec in data["columns"].items()}
+    problems: list[YamlProblem] = []
+    for name, spec in columns.items():
+        if spec.get("regex") is not None:
+            try:
+                re.compile(spec["regex"])
+            except re.error as error:
+                problems.append(
+                    document.problem(
+                        ("columns", name, "regex"), f"not a valid regular expression: {error}"
+                    )
+                )
+        low, high = spec.get("min"), spec.get("max")
+        if low is not None and high is not None and low > high:
+            problems.append(
+                document.problem(("columns", name, "min"), "min exceeds max; swap them?")
+            )
+
+    def unknown(name: str) -> str:
+        close = difflib.get_close_matches(name, list(columns), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "add it under 'columns' or fix it"
+        return f"'{name}' is not a column of this table; {hint}"
+
+    for index, name in enumerate(data.get("unique") or ()):
+        if name not in columns:
+            problems.append(document.problem(("unique", index), unknown(name)))
+    for index, fk in enumerate(data.get("foreign_keys") or ()):
+        for position, name in enumerate(fk["columns"]):
+            if name not in columns:
+                where = ("foreign_keys", index, "columns", position)
+                problems.append(document.problem(where, unknown(name)))
+    for index, spec in enumerate(data.get("checks") or ()):
+        for name in sorted(_columns_of(spec)):
+            if name not in columns:
+                problems.append(document.problem(("checks", index), unknown(name)))
+        for name in _compared_columns(spec):
+            if name in columns and columns[name].get("type", "string") not in NUMERIC:
+                message = f"{spec['check']} compares numbers, but column '{name}' is not numeric"
+                problems.append(document.problem(("checks", index), message))
+    return problems
 
 
 # --------------------------------------------------------------------------- reading
@@ -193,18 +239,44 @@ def decode_utf8(data: bytes, path: str) -> tuple[str | None, list[Problem]]:
 
     Returns ``(text, [])`` or ``(None, [problem])`` naming the line of the first bad byte.
     """
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8"), []
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        bad = data[error.start : error.start + 1].hex()
-        message = (
-            f"byte 0x{bad} is not valid UTF-8 (the first bad byte); save the file as UTF-8 "
-            "(it looks like Latin-1 or Windows-1252)"
-        )
-        return None, [Problem(line, -1, message, path)]
+    text, fault = textio.decode_utf8(data)
+    if fault is not None:
+        return None, [Problem(fault.line, -1, fault.message, path)]
+    return text, []
+
+
+def _printable(value: str) -> str:
+    """``value`` with its control characters written as ``\\xNN`` (for messages)."""
+    return textio.CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+
+
+def check_control_characters(
+    header: Sequence[str], records: Sequence[tuple[int, Sequence[str]]], path: str
+) -> list[Problem]:
+    """Every control character (other than tab, CR, LF) in the header and the cells, at its
+    line and column, with the text before it on its line. A NUL byte or an escape sequence
+    pasted from a PDF is invisible in an editor and would reach the processed table and the
+    report."""
+    problems: list[Problem] = []
+    for line, row in [(1, header), *records]:
+        offset = 0  # line feeds in the record's earlier cells (a quoted cell may span lines)
+        for position, cell in enumerate(row):
+            for match in textio.CONTROL_RE.finditer(cell):
+                start = match.start()
+                before = cell[cell.rfind("\n", 0, start) + 1 : start][-20:]
+                where = f"after {_printable(before)!r}" if before else "at the start"
+                problems.append(
+                    Problem(
+                        line + offset + cell.count("\n", 0, start),
+                        position,
+                        f"the control character {textio.describe_control(match.group())} "
+                        f"{where} is not allowed (it is invisible in most editors); delete it",
+                        path,
+                        _printable(header[position]) if position < len(header) else None,
+                    )
+                )
+            offset += cell.count("\n")
+    return problems
 
 
 def read_records(
@@ -307,15 +379,18 @@ def read_raw(path: str | Path, schema: TableSchema) -> tuple[RawTable | None, li
     header, records, problems = read_records(text, shown)
     if problems:
         return None, problems
+    if textio.CONTROL_RE.search(text):
+        return None, check_control_characters(header, records, shown)
     fatal, problems = check_header(header, schema, shown)
     if fatal:
         return None, problems
     frame = pd.DataFrame(
-        [[None if cell == "" else cell for cell in row] for _, row in records],
+        [row for _, row in records],
         columns=header,
-        dtype=object,
         index=pd.Index([line for line, _ in records], name="line"),
+        dtype=object,
     )
+    frame = frame.where(frame != "", None)  # blank = unknown
     known = [c for c in schema.names if c in frame.columns]
     return RawTable(schema.table, shown, schema, frame[known]), problems
 
@@ -323,32 +398,82 @@ def read_raw(path: str | Path, schema: TableSchema) -> tuple[RawTable | None, li
 # --------------------------------------------------------------------------- cell checks
 
 
-def parses(spec: ColumnSpec, value: str) -> bool:
-    """Whether the text ``value`` is a valid literal of the column's type."""
+def is_literal(spec: ColumnSpec, value: str) -> bool:
+    """Whether the text ``value`` is written as a literal of the column's type (for numbers,
+    also the words ``inf`` and ``nan``, which get their own message)."""
     if spec.type == "integer":
         return INTEGER_RE.fullmatch(value) is not None
     if spec.type == "number":
-        return NUMBER_RE.fullmatch(value) is not None
+        return NUMBER_RE.fullmatch(value) is not None or NON_FINITE_RE.fullmatch(value) is not None
     if spec.type == "boolean":
         return value in BOOLEANS
     return True
 
 
+def _integer_in_range(value: str) -> bool:
+    """|value| <= 2^53 - 1 for a text that matches :data:`INTEGER_RE` (by its digits first:
+    Python refuses to convert a text of more than 4,300 digits)."""
+    digits = value.lstrip("+-").lstrip("0")
+    return len(digits) < 16 or (len(digits) == 16 and int(digits) <= MAX_INTEGER)
+
+
+def _finite(value: str) -> bool:
+    """A :data:`NUMBER_RE` text whose value is finite (``1e999`` is not)."""
+    return NUMBER_RE.fullmatch(value) is not None and math.isfinite(float(value))
+
+
+def parses(spec: ColumnSpec, value: str) -> bool:
+    """Whether the text ``value`` is a valid value of the column's type: a literal, and for
+    integers within ±(2^53 − 1), for numbers finite."""
+    if spec.type == "integer":
+        return INTEGER_RE.fullmatch(value) is not None and _integer_in_range(value)
+    if spec.type == "number":
+        return _finite(value)
+    return is_literal(spec, value)
+
+
 def _element(fn: Callable[[str], bool], error: str) -> pa.Check:
-    """An element-wise pandera check whose ``error`` text is the problem's message."""
-    return pa.Check(fn, element_wise=True, error=error, ignore_na=True)
+    """A pandera check whose ``error`` text is the problem's message, evaluated once per
+    distinct text of the column (``pd.factorize``; blank cells pass)."""
+
+    def check(series: pd.Series) -> pd.Series:
+        if isinstance(series.dtype, pd.CategoricalDtype):  # as check_cells passes them
+            codes, uniques = series.cat.codes.to_numpy(), series.cat.categories
+        else:
+            codes, uniques = pd.factorize(series)
+        passed = np.fromiter((bool(fn(v)) for v in uniques), dtype=bool, count=len(uniques))
+        return pd.Series(np.append(passed, True)[codes], index=series.index)
+
+    return pa.Check(check, error=error, ignore_na=True)
+
+
+TYPE_MESSAGES = {
+    "integer": "is not a whole number (digits only, no spaces, decimals or exponents)",
+    "number": "is not a number (digits with an optional '.', no spaces or commas)",
+    "boolean": "is not true or false",
+}
+OUT_OF_RANGE = (
+    f"is too large: whole numbers must lie within ±{MAX_INTEGER:,} (2^53 − 1, the largest "
+    "that computes exactly); check the value against the source"
+)
+NOT_ALLOWED = "is not one of the allowed values"
+NOT_FINITE = (
+    "is not a finite number (infinity, NaN and values beyond ±1.8e308 cannot be analysed); "
+    "leave the cell blank if the value is unknown"
+)
 
 
 def cell_checks(spec: ColumnSpec) -> list[pa.Check]:
     """pandera checks on the text cells of one column, built from its schema settings."""
     checks = [_element(lambda v: v.strip() != "", "is only spaces; leave it blank or fill it in")]
     if spec.type != "string":
-        what = {
-            "integer": "is not a whole number (digits only, no spaces, decimals or exponents)",
-            "number": "is not a number (digits with an optional '.', no spaces or commas)",
-            "boolean": "is not true or false",
-        }[spec.type]
-        checks.append(_element(lambda v: parses(spec, v), what))
+        checks.append(_element(lambda v: is_literal(spec, v), TYPE_MESSAGES[spec.type]))
+    if spec.type == "integer":
+        checks.append(
+            _element(lambda v: not is_literal(spec, v) or _integer_in_range(v), OUT_OF_RANGE)
+        )
+    if spec.type == "number":
+        checks.append(_element(lambda v: not is_literal(spec, v) or _finite(v), NOT_FINITE))
     if spec.min is not None:
         low = spec.min
         hint = " (counts cannot be negative)" if spec.type == "integer" and low == 0 else ""
@@ -363,9 +488,7 @@ def cell_checks(spec: ColumnSpec) -> list[pa.Check]:
     if spec.allowed is not None:
         allowed = frozenset(spec.allowed)
         listed = ", ".join(spec.allowed)
-        checks.append(
-            _element(lambda v: v in allowed, f"is not one of the allowed values: {listed}")
-        )
+        checks.append(_element(lambda v: v in allowed, f"{NOT_ALLOWED}: {listed}"))
     if spec.regex is not None:
         pattern = re.compile(spec.regex)
         checks.append(
@@ -378,20 +501,20 @@ def cell_checks(spec: ColumnSpec) -> list[pa.Check]:
 
 
 def dataframe_schema(schema: TableSchema, present: Iterable[str]) -> pa.DataFrameSchema:
-    """The pandera schema of a table's *text* cells, for the columns present in the file."""
+    """The pandera schema of a table's *text* cells, for the columns present in the file
+    (the unique key is checked by :func:`check_unique`)."""
     present = set(present)
     columns = {
         spec.name: pa.Column(None, nullable=spec.nullable, required=True, checks=cell_checks(spec))
         for spec in schema.columns
         if spec.name in present
     }
-    unique = list(schema.unique) if schema.unique and set(schema.unique) <= present else None
-    return pa.DataFrameSchema(columns, unique=unique, report_duplicates="exclude_first")
+    return pa.DataFrameSchema(columns)
 
 
 def check_cells(table: RawTable) -> list[Problem]:
     """Run the pandera schema lazily and turn every failure case into a :class:`Problem`."""
-    frame = table.text
+    frame = table.text.astype("category")  # each column's distinct texts, found once
     try:
         dataframe_schema(table.schema, frame.columns).validate(frame, lazy=True)
     except SchemaErrors as errors:
@@ -400,35 +523,81 @@ def check_cells(table: RawTable) -> list[Problem]:
         return []
     names = table.schema.names
     problems: list[Problem] = []
-    duplicates: set[int] = set()
     for case in cases:
         line, column, check = case["index"], case["column"], str(case["check"])
         if line is None or pd.isna(line):  # a table-level failure without a row
             problems.append(Problem(0, -1, f"{check}: {case['failure_case']}", table.path, column))
-        elif check == "multiple_fields_uniqueness":
-            duplicates.add(int(line))
         elif check == "not_nullable":
             what = "is blank but a value is required"
             problems.append(Problem(int(line), names.index(column), what, table.path, column))
         else:
-            what = f"{_shown(str(case['failure_case']))} {check}"
+            value = str(case["failure_case"])
+            what = f"{_shown(value)} {check}"
+            allowed = table.schema.column(column).allowed
+            if check.startswith(NOT_ALLOWED) and allowed:
+                what += _did_you_mean(value, allowed)
             problems.append(Problem(int(line), names.index(column), what, table.path, column))
-    key = list(table.schema.unique)
-    for line in sorted(duplicates):
-        values = list(frame.loc[line, key])
-        same = [list(row) == values for row in frame[key].itertuples(index=False)]
-        first = int(frame.index[same.index(True)])
-        shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, values, strict=True))
-        problems.append(
-            Problem(
-                line,
-                names.index(key[0]),
-                f"duplicate key ({shown}), first on line {first}; each key may appear once",
-                table.path,
-                key[0],
-            )
-        )
     return problems
+
+
+def _did_you_mean(value: str, choices: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the allowed value closest to ``value`` (ignoring case,
+    spaces and '_' / '-'), or nothing when none is close."""
+
+    def key(text: str) -> str:
+        return re.sub(r"[\s_-]+", " ", text.strip().lower())
+
+    keys = {key(c): c for c in choices}
+    close = difflib.get_close_matches(key(value), list(keys), n=1, cutoff=0.75)
+    return f"; did you mean '{keys[close[0]]}'?" if close else ""
+
+
+def check_unique(table: RawTable) -> list[Problem]:
+    """Rows whose unique-key values repeat an earlier row's, each naming the first row's line
+    (one pass with a dict from key to first line: linear in the rows)."""
+    key = list(table.schema.unique)
+    frame = table.text
+    if not key or not set(key) <= set(frame.columns):
+        return []
+    position = table.schema.names.index(key[0])
+    first: dict[tuple[Any, ...], int] = {}
+    problems: list[Problem] = []
+    for line, values in zip(frame.index, zip(*(frame[c] for c in key), strict=True), strict=True):
+        earlier = first.setdefault(values, int(line))
+        if earlier != line:
+            shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, values, strict=True))
+            problems.append(
+                Problem(
+                    int(line),
+                    position,
+                    f"duplicate key ({shown}), first on line {earlier}; each key may appear once",
+                    table.path,
+                    key[0],
+                )
+            )
+    return problems
+
+
+def _typed_column(spec: ColumnSpec, cells: pd.Series) -> Any:
+    """One column parsed by type, each distinct text once; blank and invalid cells missing."""
+    if spec.type == "string":
+        return cells.to_numpy(dtype=object)
+    codes, uniques = pd.factorize(cells)
+    valid = np.array([parses(spec, v) for v in uniques] + [False], dtype=bool)
+    if spec.type == "integer":
+        values = np.array(
+            [int(v) if ok else 0 for v, ok in zip(uniques, valid, strict=False)] + [0],
+            dtype=np.int64,
+        )
+        return pd.arrays.IntegerArray(values[codes], ~valid[codes])
+    if spec.type == "number":
+        floats = np.array(
+            [float(v) if ok else math.nan for v, ok in zip(uniques, valid, strict=False)]
+            + [math.nan]
+        )
+        return floats[codes]
+    flags = np.array([BOOLEANS.get(v, False) for v in uniques] + [False], dtype=bool)
+    return pd.arrays.BooleanArray(flags[codes], ~valid[codes])
 
 
 def typed_frame(table: RawTable) -> pd.DataFrame:
@@ -437,110 +606,140 @@ def typed_frame(table: RawTable) -> pd.DataFrame:
     integer → ``Int64``, number → ``float64``, boolean → ``boolean``, string → object
     (``None`` for blank).
     """
-    out: dict[str, Any] = {}
-    for name in table.text.columns:
-        spec = table.schema.column(name)
-        cells = [v if v is not None and parses(spec, v) else None for v in table.text[name]]
-        if spec.type == "integer":
-            out[name] = pd.array([pd.NA if v is None else int(v) for v in cells], "Int64")
-        elif spec.type == "number":
-            out[name] = pd.array(
-                [float("nan") if v is None else float(v) for v in cells], "float64"
-            )
-        elif spec.type == "boolean":
-            out[name] = pd.array([pd.NA if v is None else BOOLEANS[v] for v in cells], "boolean")
-        else:
-            out[name] = pd.Series(list(table.text[name]), dtype=object).to_numpy()
+    out = {
+        name: _typed_column(table.schema.column(name), table.text[name])
+        for name in table.text.columns
+    }
     return pd.DataFrame(out, index=table.text.index)
 
 
 # --------------------------------------------------------------------------- cross checks
 
 
-def _rows(table: RawTable, columns: Iterable[str | None]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, the row's typed ``columns`` as a plain dict) for every row: a dict lookup per
-    cell instead of a pandas Series per row (iterrows), which made the checks of a
-    20,000-row table take seconds."""
-    wanted = [c for c in dict.fromkeys(columns) if c is not None and c in table.typed.columns]
-    frame = table.typed[wanted]
-    return zip((int(i) for i in frame.index), frame.to_dict("records"), strict=True)
+def _given(table: RawTable, column: str) -> np.ndarray:
+    """Rows whose typed ``column`` holds a value (not blank, parsed)."""
+    return table.typed[column].notna().to_numpy()
 
 
-def _given(row: Mapping[str, Any], column: str) -> bool:
-    return column in row and row[column] is not None and not pd.isna(row[column])
+def _where(table: RawTable, mask: Any) -> list[int]:
+    """The editor lines of the rows where the boolean ``mask`` (pandas: NA = False) holds."""
+    if isinstance(mask, pd.Series):
+        mask = mask.fillna(False).to_numpy(dtype=bool)
+    return [int(line) for line in table.typed.index[mask]]
 
 
 def _text(table: RawTable, line: int, column: str) -> str:
     return str(table.text.at[line, column])
 
 
+def _value(table: RawTable, line: int, column: str) -> Any:
+    value = table.typed.at[line, column]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _problem(table: RawTable, line: int, column: str, message: str) -> Problem:
+    return Problem(line, table.schema.names.index(column), message, table.path, column)
+
+
+def _listed(columns: Sequence[str]) -> str:
+    verb = "is" if len(columns) == 1 else "are"
+    return f"{', '.join(columns)} {verb}"
+
+
 CrossCheck = Callable[[RawTable, Mapping[str, Any]], list[Problem]]
 
 
 def counts_within_n(table: RawTable, spec: Mapping[str, Any]) -> list[Problem]:
-    """Each ``[events, n]`` pair: events ≤ n (when both are given)."""
+    """Each ``[events, n]`` pair: events ≤ n (when both are given; a negative n is reported
+    by the cell checks)."""
     problems = []
-    names = table.schema.names
-    for line, row in _rows(table, [c for pair in spec["pairs"] for c in pair]):
-        for events, n in spec["pairs"]:
-            if not (_given(row, events) and _given(row, n)) or row[n] < 0:
-                continue  # a negative n is reported by the cell checks
-            if row[events] > row[n]:
-                problems.append(
-                    Problem(
-                        int(line),
-                        names.index(events),
-                        f"{row[events]} exceeds {n} ({row[n]}); events cannot exceed the "
-                        "participants analysed",
-                        table.path,
-                        events,
-                    )
+    typed = table.typed
+    for events, n in spec["pairs"]:
+        exceeds = (typed[n] >= 0) & (typed[events] > typed[n])
+        for line in _where(table, exceeds):
+            problems.append(
+                _problem(
+                    table,
+                    line,
+                    events,
+                    f"{_value(table, line, events)} exceeds {n} ({_value(table, line, n)}); "
+                    "events cannot exceed the participants analysed",
                 )
+            )
+    return problems
+
+
+def positive_when_any(table: RawTable, spec: Mapping[str, Any]) -> list[Problem]:
+    """Each of ``columns`` that is given must be > 0 when any *other* column of ``when_any``
+    is given (an arm of n = 0 beside its events or the other arm). A value below the
+    column's ``min`` is left to the cell checks."""
+    problems = []
+    present = [c for c in spec["when_any"] if c in table.typed.columns]
+    for column in spec["columns"]:
+        others = [c for c in present if c != column]
+        values = table.typed[column]
+        low = table.schema.column(column).min
+        if not others:
+            continue
+        bad = values <= 0 if low is None else (values <= 0) & (values >= low)
+        any_other = np.logical_or.reduce([_given(table, c) for c in others])
+        for line in _where(table, bad & any_other):
+            given = [c for c in others if not pd.isna(table.typed.at[line, c])]
+            problems.append(
+                _problem(
+                    table,
+                    line,
+                    column,
+                    f"is {_text(table, line, column)} but {_listed(given)} given; it must be "
+                    "> 0 (a group of no participants cannot be analysed): check it against "
+                    "the source, or leave the group's cells blank",
+                )
+            )
     return problems
 
 
 def interval(table: RawTable, spec: Mapping[str, Any]) -> list[Problem]:
     """``low ≤ high``; with ``inside``, ``low ≤ estimate ≤ high``; all > 0 for ratio measures."""
     est, low, high = spec["estimate"], spec["low"], spec["high"]
-    ratio_column, ratio_values = spec.get("ratio_column"), set(spec.get("ratio_values") or ())
-    names = table.schema.names
+    ratio_column, ratio_values = spec.get("ratio_column"), list(spec.get("ratio_values") or ())
+    typed = table.typed
     problems = []
-    for line, row in _rows(table, [est, low, high, ratio_column]):
-        if ratio_column and _given(row, ratio_column) and row[ratio_column] in ratio_values:
-            for column in (est, low, high):
-                if _given(row, column) and row[column] <= 0:
-                    problems.append(
-                        Problem(
-                            line,
-                            names.index(column),
-                            f"{_text(table, line, column)} is not > 0; a ratio measure "
-                            f"({row[ratio_column]}) and its CI must be positive",
-                            table.path,
-                            column,
-                        )
+    if ratio_column and ratio_column in typed.columns:
+        ratio = typed[ratio_column].isin(ratio_values).to_numpy()
+        for column in (est, low, high):
+            for line in _where(table, ratio & (typed[column] <= 0)):
+                problems.append(
+                    _problem(
+                        table,
+                        line,
+                        column,
+                        f"{_text(table, line, column)} is not > 0; a ratio measure "
+                        f"({_value(table, line, ratio_column)}) and its CI must be positive",
                     )
-        if not (_given(row, low) and _given(row, high)):
-            continue
-        low_text, high_text = _text(table, line, low), _text(table, line, high)
-        if row[low] > row[high]:
-            problems.append(
-                Problem(
-                    line,
-                    names.index(low),
-                    f"{low_text} exceeds {high} ({high_text}); are the bounds swapped?",
-                    table.path,
-                    low,
                 )
+    swapped = (typed[low] > typed[high]).to_numpy()
+    for line in _where(table, swapped):
+        problems.append(
+            _problem(
+                table,
+                line,
+                low,
+                f"{_text(table, line, low)} exceeds {high} ({_text(table, line, high)}); are "
+                "the bounds swapped?",
             )
-        elif spec.get("inside") and _given(row, est) and not row[low] <= row[est] <= row[high]:
+        )
+    if spec.get("inside"):
+        both = _given(table, low) & _given(table, high) & _given(table, est) & ~swapped
+        outside = both & ~((typed[low] <= typed[est]) & (typed[est] <= typed[high])).to_numpy()
+        for line in _where(table, outside):
             problems.append(
-                Problem(
+                _problem(
+                    table,
                     line,
-                    names.index(est),
-                    f"{_text(table, line, est)} lies outside its CI {low_text} to {high_text} "
-                    f"({low} ≤ {est} ≤ {high} is required); check the numbers against the source",
-                    table.path,
                     est,
+                    f"{_text(table, line, est)} lies outside its CI {_text(table, line, low)} "
+                    f"to {_text(table, line, high)} ({low} ≤ {est} ≤ {high} is required); "
+                    "check the numbers against the source",
                 )
             )
     return problems
@@ -549,63 +748,50 @@ def interval(table: RawTable, spec: Mapping[str, Any]) -> list[Problem]:
 def required_when_any(table: RawTable, spec: Mapping[str, Any]) -> list[Problem]:
     """``column`` must be non-blank when any of ``when_any`` is given."""
     column, others = spec["column"], spec["when_any"]
-    if column not in table.typed.columns:
-        return []
     problems = []
-    for line, row in _rows(table, [column, *others]):
-        given = [c for c in others if _given(row, c)]
-        if given and not _given(row, column):
-            verb = "is" if len(given) == 1 else "are"
-            problems.append(
-                Problem(
-                    int(line),
-                    table.schema.names.index(column),
-                    f"is blank but {', '.join(given)} {verb} given; fill it in",
-                    table.path,
-                    column,
-                )
-            )
+    any_other = np.logical_or.reduce([_given(table, c) for c in others])
+    for line in _where(table, any_other & ~_given(table, column)):
+        given = [c for c in others if not pd.isna(table.typed.at[line, c])]
+        problems.append(
+            _problem(table, line, column, f"is blank but {_listed(given)} given; fill it in")
+        )
     return problems
 
 
 def required_when_value(table: RawTable, spec: Mapping[str, Any]) -> list[Problem]:
     """``column`` must be non-blank when ``when_column`` equals ``when_value``."""
     column, other, value = spec["column"], spec["when_column"], spec["when_value"]
-    if column not in table.typed.columns or other not in table.typed.columns:
-        return []
     shown = str(value).lower() if isinstance(value, bool) else value
+    equal = (table.typed[other] == value).fillna(False).to_numpy(dtype=bool)
     problems = []
-    for line, row in _rows(table, [column, other]):
-        if _given(row, other) and row[other] == value and not _given(row, column):
-            problems.append(
-                Problem(
-                    int(line),
-                    table.schema.names.index(column),
-                    f"is blank but {other} is {shown}; say why the row is left out",
-                    table.path,
-                    column,
-                )
+    for line in _where(table, equal & ~_given(table, column)):
+        problems.append(
+            _problem(
+                table,
+                line,
+                column,
+                f"is blank but {other} is {shown}; say why the row is left out",
             )
+        )
     return problems
 
 
 def together(table: RawTable, spec: Mapping[str, Any]) -> list[Problem]:
     """The ``columns`` are all given or all blank."""
-    columns = [c for c in spec["columns"] if c in table.typed.columns]
+    columns = list(spec["columns"])
+    given = np.column_stack([_given(table, c) for c in columns])
     problems = []
-    for line, row in _rows(table, columns):
-        given = [c for c in columns if _given(row, c)]
-        if given and len(given) < len(columns):
-            missing = next(c for c in columns if c not in given)
-            problems.append(
-                Problem(
-                    int(line),
-                    table.schema.names.index(missing),
-                    f"is blank but {', '.join(given)} is given; give both or neither",
-                    table.path,
-                    missing,
-                )
+    for line in _where(table, given.any(axis=1) & ~given.all(axis=1)):
+        present = [c for c in columns if not pd.isna(table.typed.at[line, c])]
+        missing = next(c for c in columns if c not in present)
+        problems.append(
+            _problem(
+                table,
+                line,
+                missing,
+                f"is blank but {', '.join(present)} is given; give both or neither",
             )
+        )
     return problems
 
 
@@ -613,6 +799,7 @@ def together(table: RawTable, spec: Mapping[str, Any]) -> list[Problem]:
 CROSS_CHECKS: dict[str, CrossCheck] = {
     "counts_within_n": counts_within_n,
     "interval": interval,
+    "positive_when_any": positive_when_any,
     "required_when_any": required_when_any,
     "required_when_value": required_when_value,
     "together": together,
@@ -650,10 +837,11 @@ def check_foreign_keys(table: RawTable, tables: Mapping[str, RawTable]) -> list[
             continue
         if not set(ref_columns) <= set(target.typed.columns):
             continue
-        known = set(target.typed[ref_columns].itertuples(index=False, name=None))
-        for line, row in _rows(table, columns):
-            values = tuple(row[c] for c in columns)
-            if any(v is None or pd.isna(v) for v in values) or values in known:
+        known = set(zip(*(target.typed[c] for c in ref_columns), strict=True))
+        complete = np.logical_and.reduce([_given(table, c) for c in columns])
+        rows = zip(*(table.typed[c] for c in columns), strict=True)
+        for line, values, given in zip(table.typed.index, rows, complete, strict=True):
+            if not given or values in known:
                 continue
             shown = ", ".join(f"{c}={v!r}" for c, v in zip(columns, values, strict=True))
             problems.append(
@@ -719,6 +907,7 @@ def validate_tables(
         table, problems = read_raw(raw_path(raw_dir, name), schema)
         if table is not None:
             problems += check_cells(table)
+            problems += check_unique(table)
             table.typed = typed_frame(table)
             problems += check_cross(table)
             problems += check_foreign_keys(table, tables)
