@@ -25,7 +25,7 @@ from evsynth.analysis.model import (
 from evsynth.analysis.pooled import pooled
 from evsynth.analysis.select import matches
 from evsynth.analysis.trials import Unit
-from evsynth.analysis.words import group_label, group_order, variable
+from evsynth.analysis.words import group_label, group_order, study_label, variable
 from evsynth.errors import AnalysisInputError
 from evsynth.meta.absolute import nnt_from_counts, nnt_from_ratio, per_1000
 from evsynth.meta.regression import meta_regression
@@ -389,7 +389,7 @@ def dose_response_of(units: Sequence[Unit], spec: Mapping[str, Any]) -> dict[str
     total = sum(1.0 / u.vi for u, _ in chosen)
     points: list[dict[str, Any]] = [
         {
-            "label": u.record.get("study_id"),
+            "label": study_label(u.record, spec["review"]),
             "trial": u.trial,
             "dose": d,
             "rr": math.exp(u.yi),
