@@ -666,7 +666,12 @@ def change_summary(changes: changes_mod.Changes) -> list[dict[str, Any]]:
                     "flag": True,
                 }
             )
-        shown = [f"{p.label} {p.old} → {p.new}" for p in line.changed_parts]
+        # the first screen keeps to the estimate, its CI and the trials; the rest is below
+        shown = [
+            f"{p.label} {p.old} → {p.new}"
+            for p in line.changed_parts
+            if p.label not in ("Participants", "I²")
+        ]
         if shown:
             out.append({"text": f"{line.analysis}: " + "; ".join(shown), "flag": False})
     counts = {
