@@ -165,9 +165,9 @@ def analysis_figures(
     for stem in sorted(stems, key=lambda s: _figure_key(s, aid, order)):
         kind, _, detail = stem[len(aid) + 1 :].partition(".")
         caption = FIGURE_CAPTIONS.get(kind, "Figure")
-        if detail:
-            sub = subgroups.get(detail) or {}
-            caption += f" by {rules.lower_first(str(sub.get('title') or detail))}"
+        if detail:  # a subgroup's or a moderator's key: named by its title
+            named = subgroups.get(detail) or (analysis.get("meta_regression") or {}).get(detail)
+            caption += f" by {rules.lower_first(str((named or {}).get('title') or detail))}"
         out.append(figure_context(stem, figures, caption))
     return out
 
