@@ -190,8 +190,8 @@ def test_each_outcome_shows_its_certainty_on_the_first_screen(shipped) -> None:
     for aid in SETTINGS["sof"]:
         title = shipped["analyses"][aid]["title"]
         assert re.search(
-            rf">{re.escape(title)}</a>: <span aria-hidden=\"true\">[⊕⊝]+</span> "
-            r"(high|moderate|low|very low) certainty",
+            rf">{re.escape(title)}</a> <span class=\"cert\">(High|Moderate|Low|Very low) "
+            r"certainty <span aria-hidden=\"true\">[⊕⊝]+</span></span><br>[A-Z][^<]+\. ",
             first,
         ), title
 
