@@ -1,8 +1,10 @@
-"""Number formatting for the report, following RevMan's conventions.
+"""Number formatting shared by the report, the figures and their alt text (RevMan's conventions).
 
-Ratios with 2 decimals, intervals as "0.78 to 0.99", P values as "P = 0.04" / "P < 0.001",
-counts with thousands separators ("18,176"), percentages without decimals ("12%").
-Missing values (None/NaN) are shown as an em dash, never as 0.
+One home for every number a reader sees, so a figure and the report never disagree on a value
+or on the P format. Estimates with 2 decimals, intervals as "0.78 to 0.99" (text) or
+"0.78 [0.61, 0.99]" (forest-plot rows), P values as "P = 0.04" / "P = 0.005" / "P < 0.001",
+counts with thousands separators ("18,176"), percentages without decimals ("12%"), data values
+as entered ("12.345"). Missing values (None/NaN) are shown as an em dash, never as 0.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ def ratio(x: float | None, decimals: int = 2) -> str:
     if x is None or math.isnan(x):
         return MISSING
     if math.isinf(x):
-        return "∞"
-    return f"{x:,.{decimals}f}"
+        return "∞" if x > 0 else "-∞"
+    text = f"{x:,.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text.replace(",", "")) == 0 else text
 
 
 def interval(low: float | None, high: float | None, decimals: int = 2) -> str:
@@ -26,6 +29,14 @@ def interval(low: float | None, high: float | None, decimals: int = 2) -> str:
     if low is None or high is None or math.isnan(low) or math.isnan(high):
         return MISSING
     return f"{ratio(low, decimals)} to {ratio(high, decimals)}"
+
+
+def estimate_ci(
+    estimate: float | None, low: float | None, high: float | None, decimals: int = 2
+) -> str:
+    """An estimate with its interval in brackets, as a forest-plot row prints it:
+    "0.73 [0.55, 0.98]"."""
+    return f"{ratio(estimate, decimals)} [{ratio(low, decimals)}, {ratio(high, decimals)}]"
 
 
 def p_value(p: float | None) -> str:
@@ -79,6 +90,23 @@ def value(x: float | None, decimals: int = 2) -> str:
     return f"{x:,.{decimals}f}".rstrip("0").rstrip(".") if decimals else f"{x:,.0f}"
 
 
+def as_given(x: float | None) -> str:
+    """A data value exactly as entered (a mean, an SD): no rounding, thousands separated:
+    12.345 -> "12.345", 1500.0 -> "1,500"."""
+    if x is None or math.isnan(x):
+        return MISSING
+    if float(x).is_integer():
+        return f"{int(x):,}"
+    return f"{x:,}"
+
+
+def tick(x: float) -> str:
+    """An axis tick: the shortest exact text, no exponent: 0.5 -> "0.5", 1000 -> "1000",
+    0.001 -> "0.001", -2.5 -> "-2.5"."""
+    text = f"{x:.10f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
 def per_1000(x: float | None) -> str:
     """Risk per 1000 people, rounded to a whole person: 10.78 -> "11"."""
     return count(x)
@@ -110,6 +138,8 @@ FILTERS = {
     "share": share,
     "tau2": tau2,
     "value": value,
+    "estimate_ci": estimate_ci,
+    "as_given": as_given,
     "per_1000": per_1000,
     "years": years,
 }

@@ -556,6 +556,8 @@ def report_stage(
         inputs["settings"],
         inputs["config"],
         version=inputs["version"],
+        previous_version=inputs["previous_version"],
+        version_info=inputs["version_info"],
     )
     write_text_atomic(output, html)
     if record is not None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from evsynth import binary_effects, pool, pool_many, tau2_ci
@@ -102,6 +102,14 @@ def test_likelihood_estimators_find_a_local_maximum_not_below_tau2_zero(data, me
     reml = method == "REML"
     near = [0.0, 1e-8] if tau2 == 0 else [0.0, tau2 * (1 - 1e-3), tau2 * (1 + 1e-3)]
     best = log_likelihood(batch, np.array([tau2]), reml)[0]
+    if tau2 == 0:
+        # metafor's ll0check: an interior root whose likelihood is below the one at tau² = 0
+        # is replaced by 0 even where the likelihood still rises from 0 (a bimodal likelihood;
+        # test_ml_keeps_metafors_boundary_maximum_when_the_likelihood_is_bimodal checks that
+        # evsynth does as metafor does there). Only a boundary with a falling likelihood is a
+        # local maximum to check here.
+        rising = log_likelihood(batch, np.array([1e-8]), reml)[0] > best
+        assume(not rising)
     others = np.array([log_likelihood(batch, np.array([t]), reml)[0] for t in near])
     assert (others <= best + 1e-9 * max(1.0, abs(best))).all()
 

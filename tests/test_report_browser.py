@@ -1,240 +1,253 @@
-"""The report in a real browser: headless Chromium renders it, without console errors, with the
-Summary of Findings table and a forest-plot SVG visible, and takes a non-empty screenshot.
+"""The report as its readers use it, in real Chromium (Playwright driving the system's
+/usr/bin/chromium; axe-core from tests/vendor/axe-core):
 
-Two runs: Chromium's own ``--screenshot`` (the PNG a reviewer can look at) and a DevTools
-session over ``--remote-debugging-pipe`` that loads the page, collects console messages and
-exceptions, and measures the elements. Without Chromium the tests skip locally and fail in CI
-(``CI=true``).
+- zero axe-core violations (WCAG 2.0/2.1/2.2 A and AA, and best practice) at 1366 and 390 px,
+  on the shipped review and on a continuous test review;
+- nothing scrolls the page sideways at 390 px; wide tables and figures scroll in their own box;
+- every figure's smallest text renders at 7 px or more at both widths;
+- the print layout (A4 and Letter): no table wider than the page, figures and table rows kept
+  whole, table headers repeated, the provenance appendix printed open;
+- the skip link is the first stop of the keyboard and lands on the main content;
+- a screenshot at each width and an A4 PDF (kept in REPORT_SCREENSHOTS when set).
+
+Without Playwright or Chromium the tests skip locally and fail in CI (``CI=true``).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import select
+import re
 import shutil
-import subprocess
-import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from review_runs import analysed, copy_review, inside
+from review_runs import REVIEWS, analysed, copy_review, inside
 
-from evsynth.plots import forest_plot
-from evsynth.plots.output import alt_text, svg_bytes
-from evsynth.stages import report_stage
+from evsynth.stages import figures_stage, report_stage
 
 ROOT = Path(__file__).resolve().parents[1]
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
+WIDTHS = (1366, 390)
+#: axe-core's rule tags: WCAG 2.0, 2.1 and 2.2 at levels A and AA, and best practice.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa", "best-practice"]
+LEGIBLE_PX = 7.0
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    if not Path(CHROMIUM).exists():
-        message = f"Chromium not found at {CHROMIUM} (set CHROMIUM or install chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
+def _unavailable(message: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    """The shipped review's report, analysed in-process, with its hip forest plot drawn."""
-    folder = copy_review(ROOT, tmp_path_factory.mktemp("browser"))
-    config, results = analysed(folder)
-    hip = next(a for a in results["fractures"]["analyses"] if a["id"] == "fractures-hip")
-    figures = folder / "results" / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    (figures / "fractures-hip.forest.svg").write_bytes(svg_bytes(forest_plot(hip)))
-    (figures / "fractures-hip.forest.alt.txt").write_text(alt_text(hip), encoding="utf-8")
-    with inside(folder):
-        return folder / report_stage(config, "results/report.html")
-
-
-def test_screenshot_is_a_non_empty_png(chromium, page, tmp_path):
-    png = tmp_path / "report.png"
-    run = subprocess.run(
-        [
-            chromium,
-            *FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={png}",
-            "--window-size=1280,2000",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
-    keep = os.environ.get("REPORT_SCREENSHOT")
-    if keep:
-        shutil.copyfile(png, keep)
-
-
-def _as_fds_3_and_4(read_end: int, write_end: int) -> None:
-    """In the child: Chromium reads commands on fd 3 and writes replies on fd 4."""
-    high_r, high_w = os.dup(read_end), os.dup(write_end)  # avoid clobbering when an end is 3 or 4
-    high_r, high_w = os.dup2(high_r, 200), os.dup2(high_w, 201)
-    os.dup2(high_r, 3)
-    os.dup2(high_w, 4)
-
-
-class DevTools:
-    """A minimal Chrome DevTools Protocol client over --remote-debugging-pipe (fds 3 and 4)."""
-
-    def __init__(self, chromium: str, profile: Path):
-        to_chrome_r, self._w = os.pipe()
-        self._r, from_chrome_w = os.pipe()
-        self.proc = subprocess.Popen(
-            [
-                chromium,
-                *FLAGS,
-                f"--user-data-dir={profile}",
-                "--remote-debugging-pipe",
-                "--window-size=1280,2000",
-            ],
-            pass_fds=(3, 4, to_chrome_r, from_chrome_w),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=lambda: _as_fds_3_and_4(to_chrome_r, from_chrome_w),
-        )
-        os.close(to_chrome_r)
-        os.close(from_chrome_w)
-        self._buffer, self._id, self.events = b"", 0, []
-
-    def send(
-        self,
-        method: str,
-        params: dict | None = None,
-        session: str | None = None,
-        timeout: float = 30,
-    ):
-        self._id += 1
-        message = {"id": self._id, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        os.write(self._w, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self._next(deadline)
-            if reply.get("id") == self._id:
-                assert "error" not in reply, reply
-                return reply["result"]
-            self.events.append(reply)
-
-    def wait_for(self, method: str, timeout: float = 30) -> dict:
-        deadline = time.monotonic() + timeout
-        for event in self.events:
-            if event.get("method") == method:
-                return event
-        while True:
-            event = self._next(deadline)
-            self.events.append(event)
-            if event.get("method") == method:
-                return event
-
-    def _next(self, deadline: float) -> dict:
-        while b"\0" not in self._buffer:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([self._r], [], [], max(left, 0))
-            if not ready:
-                raise TimeoutError("no answer from Chromium")
-            chunk = os.read(self._r, 1 << 20)
-            if not chunk:
-                raise RuntimeError("Chromium closed the DevTools pipe")
-            self._buffer += chunk
-        raw, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(raw)
-
-    def close(self):
-        try:
-            self.send("Browser.close", timeout=5)
-        except Exception:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        os.close(self._w)
-        os.close(self._r)
-
-
-MEASURE = """
-(() => {
-  const box = (el) => {
-    if (!el) return null;
-    const r = el.getBoundingClientRect();
-    const s = getComputedStyle(el);
-    const visible = s.display !== 'none' && s.visibility !== 'hidden';
-    return {w: r.width, h: r.height, visible: visible};
-  };
-  const forest = document.querySelector('figure#fig-fractures-hip-forest svg[role=img]');
-  const sof = document.querySelector('#sof-table');
-  return {
-    sof: box(sof), sofRows: sof ? sof.tBodies[0].rows.length : 0,
-    sofCaption: sof && sof.caption ? sof.caption.textContent : null,
-    forest: box(forest),
-    forestLabel: forest ? forest.getAttribute('aria-label') : null,
-    scripts: document.scripts.length,
-    title: document.title,
-  };
-})()
-"""
-
-
-def test_rendered_dom_has_visible_sof_table_and_forest_plot_without_errors(
-    chromium, page, tmp_path
-):
-    tools = DevTools(chromium, tmp_path / "profile")
+def browser() -> Iterator[Any]:
     try:
-        target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
-            "sessionId"
-        ]
-        for domain in ("Page", "Runtime", "Log"):
-            tools.send(f"{domain}.enable", session=session)
-        tools.send("Page.navigate", {"url": page.as_uri()}, session=session)
-        tools.wait_for("Page.loadEventFired")
-        found = tools.send(
-            "Runtime.evaluate", {"expression": MEASURE, "returnByValue": True}, session=session
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -e '.[dev]')")
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"Chromium not found at {CHROMIUM} (set CHROMIUM or install chromium)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
         )
-        result = found["result"]["value"]
-        shot = tools.send("Page.captureScreenshot", {"format": "png"}, session=session)
+        yield chromium
+        chromium.close()
+
+
+def _report(folder: Path) -> Path:
+    """A review folder analysed in-process, its figures drawn, its report rendered."""
+    config, results = analysed(folder)
+    with inside(folder):
+        out = Path(config["paths"]["results"])
+        for dataset in results:
+            figures_stage(
+                config,
+                out / "analyses" / f"{dataset}.json",
+                out / "figures",
+                out / "figures" / f"{dataset}.figures.json",
+            )
+        return folder / report_stage(config, out / "report.html")
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _report(copy_review(ROOT, tmp_path_factory.mktemp("shipped")))
+
+
+@pytest.fixture(scope="module")
+def continuous(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _report(copy_review(REVIEWS / "normand1999", tmp_path_factory.mktemp("normand")))
+
+
+@pytest.fixture(params=["shipped", "continuous"])
+def report(request: pytest.FixtureRequest) -> Path:
+    return request.getfixturevalue(request.param)
+
+
+def _open(browser: Any, page: Path, width: int) -> Any:
+    tab = browser.new_page(viewport={"width": width, "height": 900})
+    errors: list[str] = []
+    tab.on("console", lambda m: errors.append(m.text) if m.type in ("error", "assert") else None)
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.goto(page.as_uri())
+    tab.errors = errors
+    return tab
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_axe_violations(browser, report, width) -> None:
+    tab = _open(browser, report, width)
+    try:
+        tab.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+        found = tab.evaluate(
+            """async (tags) => {
+              const r = await axe.run(document, {runOnly: {type: 'tag', values: tags},
+                                                 resultTypes: ['violations']});
+              return {version: axe.version,
+                      violations: r.violations.map(v => ({id: v.id, impact: v.impact,
+                        nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))};
+            }""",
+            AXE_TAGS,
+        )
     finally:
-        tools.close()
-    problems = [
-        e
-        for e in tools.events
-        if e.get("method") == "Runtime.exceptionThrown"
-        or (
-            e.get("method") == "Runtime.consoleAPICalled"
-            and e["params"]["type"] in ("error", "assert")
+        tab.close()
+    assert found["version"].startswith("4.")
+    assert found["violations"] == []
+    assert tab.errors == []
+
+
+OVERFLOW = """(width) => {
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width && r.right > width + 0.5 && !el.closest('.wide, .figure-box'))
+      out.push(el.tagName + (el.id ? '#' + el.id : '') + ' ' + Math.round(r.right));
+  }
+  const root = document.documentElement;
+  return {scroll: root.scrollWidth, client: root.clientWidth, outside: out.slice(0, 10),
+          boxes: [...document.querySelectorAll('.wide, .figure-box')]
+            .filter(b => b.getBoundingClientRect().right > width + 0.5).length};
+}"""
+
+
+def test_nothing_scrolls_the_page_sideways_on_a_phone(browser, report) -> None:
+    tab = _open(browser, report, 390)
+    try:
+        found = tab.evaluate(OVERFLOW, 390)
+        # the Summary of Findings reflows into one card per outcome: no sideways scroll
+        sof = tab.evaluate(
+            "() => { const b = document.querySelector('#sof-table').parentElement;"
+            " return [b.scrollWidth, b.clientWidth]; }"
         )
-        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
-    ]
-    assert problems == []
-    assert result["scripts"] == 0
-    assert result["sof"]["visible"] and result["sof"]["w"] > 500 and result["sof"]["h"] > 100
-    assert result["sofRows"] == 4 and result["sofCaption"].startswith("Vitamin D compared with")
-    assert (
-        result["forest"]
-        and result["forest"]["visible"]
-        and result["forest"]["w"] > 300
-        and result["forest"]["h"] > 100
-    )
-    assert result["forestLabel"]
-    assert base64.b64decode(shot["data"])[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        tab.close()
+    assert found["scroll"] == found["client"] == 390
+    assert found["outside"] == [] and found["boxes"] == 0
+    assert sof[0] <= sof[1]
+
+
+TEXT_SIZES = """() => [...document.querySelectorAll('figure svg')].map(svg => {
+  const sizes = [...svg.querySelectorAll('text')].map(t => {
+    const m = t.getScreenCTM();
+    return parseFloat(getComputedStyle(t).fontSize) * Math.hypot(m.a, m.b);
+  });
+  return {id: svg.closest('figure').id, n: sizes.length, min: Math.min(...sizes)};
+})"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_figure_text_is_legible(browser, shipped, width) -> None:
+    tab = _open(browser, shipped, width)
+    try:
+        figures = tab.evaluate(TEXT_SIZES)
+    finally:
+        tab.close()
+    drawn = json.loads((shipped.parent / "figures" / "fractures.figures.json").read_text())
+    assert len(figures) >= len([f for f in drawn["files"] if f.endswith(".svg")]) > 5
+    small = [f for f in figures if f["n"] and f["min"] < LEGIBLE_PX]
+    assert small == []
+
+
+PRINT_LAYOUT = """() => {
+  const page = document.documentElement.clientWidth;
+  const wide = [...document.querySelectorAll('table')]
+    .filter(t => t.getBoundingClientRect().right > page + 0.5)
+    .map(t => t.id || t.caption?.textContent);
+  const style = (sel) => { const el = document.querySelector(sel);
+                           return el ? getComputedStyle(el) : null; };
+  const prov = document.querySelector('#provenance-table');
+  return {wide: wide, scroll: document.documentElement.scrollWidth, page: page,
+          figureBreak: style('figure').breakInside, rowBreak: style('tbody tr').breakInside,
+          header: style('thead').display, nav: style('nav').display,
+          provenance: prov ? prov.getBoundingClientRect().height : 0};
+}"""
+
+
+@pytest.mark.parametrize("paper", ["A4", "Letter"])
+def test_print_layout(browser, shipped, paper, tmp_path) -> None:
+    # the printable width of the paper at the stylesheet's margins (11 mm each side), in CSS px
+    width = {"A4": round((210 - 22) / 25.4 * 96), "Letter": round((215.9 - 22) / 25.4 * 96)}
+    tab = _open(browser, shipped, width[paper])
+    try:
+        tab.emulate_media(media="print")
+        layout = tab.evaluate(PRINT_LAYOUT)
+        pdf = tab.pdf(format=paper, print_background=False)
+    finally:
+        tab.close()
+    assert layout["wide"] == [] and layout["scroll"] <= layout["page"]
+    assert layout["figureBreak"] == "avoid" and layout["rowBreak"] == "avoid"
+    assert layout["header"] == "table-header-group" and layout["nav"] == "none"
+    assert layout["provenance"] > 100  # the <details> appendix prints open
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert pages > 5
+    keep = os.environ.get("REPORT_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        (Path(keep) / f"report-{paper}.pdf").write_bytes(pdf)
+
+
+def test_skip_link_is_the_first_keyboard_stop(browser, shipped) -> None:
+    tab = _open(browser, shipped, 1366)
+    try:
+        tab.keyboard.press("Tab")
+        first = tab.evaluate(
+            "() => [document.activeElement.className, document.activeElement"
+            ".getAttribute('href'), document.activeElement.getBoundingClientRect()"
+            ".left >= 0]"
+        )
+        tab.keyboard.press("Enter")
+        landed = tab.evaluate("() => location.hash")
+        main = tab.evaluate("() => document.querySelector('main').id")
+    finally:
+        tab.close()
+    assert first == ["skip", "#" + main, True]
+    assert landed == "#" + main
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_screenshot_of_the_first_screen(browser, shipped, width, tmp_path) -> None:
+    tab = _open(browser, shipped, width)
+    try:
+        shot = tab.screenshot(full_page=False)
+        first = tab.evaluate(
+            "() => { const h = innerHeight; const seen = (s) => [...document.querySelectorAll(s)]"
+            ".filter(e => e.getBoundingClientRect().top < h).length;"
+            " return {title: seen('h1'), version: seen('.edition'), outcomes: seen('.outcome-list"
+            " li'), scripts: document.scripts.length}; }"
+        )
+    finally:
+        tab.close()
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
+    assert first["title"] == 1 and first["version"] == 1 and first["scripts"] == 0
+    if width == 1366:  # a desktop's first screen names every outcome with its certainty
+        assert first["outcomes"] == 4
+    keep = os.environ.get("REPORT_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        (Path(keep) / f"report-{width}.png").write_bytes(shot)

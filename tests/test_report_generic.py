@@ -104,7 +104,7 @@ def test_summary_of_findings_layout(bcg) -> None:
         f"(from {fmt.count(abs(round(low)))} fewer to {fmt.count(abs(round(high)))} fewer)"
     )
     assert expected in text_of(table)
-    assert f"{fmt.count(tb['overall']['participants'])} in 13 trials" in text_of(table)
+    assert f"{fmt.count(tb['overall']['participants'])} (13 trials)" in text_of(table)
     letters = re.findall(r'href="#sof-note-([a-z])"', table)
     assert letters == sorted(letters) or letters  # lettered in order of appearance
     assert set(letters) == set(re.findall(r'id="sof-note-([a-z])"', page))

@@ -25,7 +25,7 @@ from evsynth.analysis.model import (
 from evsynth.analysis.pooled import pooled
 from evsynth.analysis.select import matches
 from evsynth.analysis.trials import Unit
-from evsynth.analysis.words import group_label, group_order, variable
+from evsynth.analysis.words import group_label, group_order, study_label, variable
 from evsynth.errors import AnalysisInputError
 from evsynth.meta.absolute import nnt_from_counts, nnt_from_ratio, per_1000
 from evsynth.meta.regression import meta_regression
@@ -247,7 +247,8 @@ def _control_risk(units: Sequence[Unit], spec: Mapping[str, Any]) -> tuple[float
     if not risks:
         return None
     value = float(np.median(risks) if given["from"] == "median" else np.mean(risks))
-    return value, f"{given['from']} control-group risk of {len(risks)} included trials with counts"
+    trials = "1 included trial" if len(risks) == 1 else f"{len(risks)} included trials"
+    return value, f"{given['from']} control-group risk of {trials} with counts"
 
 
 def absolute_of(
@@ -337,58 +338,34 @@ def _curve_doses(spec: Mapping[str, Any], doses: Sequence[float]) -> list[float]
     return [top * i / 40 for i in range(41)]
 
 
-def dose_response_of(units: Sequence[Unit], spec: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The one-stage dose–response model (:func:`evsynth.dose_response`) of the trials with a
-    2×2 table and a dose, kept to the configured ``where`` (e.g. daily dosing only): its
-    coefficients, heterogeneity, the curve with its CI and the trials' points; or why it
-    could not be fitted."""
-    from evsynth.meta.dose_response import dose_response
-
-    config = spec.get("dose_response")
-    if not config:
-        return None
-    column = config["variable"]
-    info = variable(column, spec["variables"])
+def _dose_trials(
+    units: Sequence[Unit], config: Mapping[str, Any], title: str
+) -> tuple[list[tuple[Unit, float]], list[tuple[Unit, str]]]:
+    """The trials a dose–response model takes (a 2×2 table and a positive dose, inside the
+    model's filter) and those it leaves out, with the reason."""
     chosen, left_out = [], []
     for unit in units:
-        dose = unit_value(unit, column)
+        dose = unit_value(unit, config["variable"])
         if not all(matches(c.record, config.get("where") or {}) for c in unit.rows):
             left_out.append((unit, f"outside the model's filter {dict(config['where'])}"))
         elif unit.input != "2x2":
             left_out.append((unit, "entered as a published estimate (the model needs counts)"))
         elif not isinstance(dose, int | float) or isinstance(dose, bool) or dose <= 0:
-            left_out.append((unit, f"no positive {info['title'].lower()}"))
+            left_out.append((unit, f"no positive {title.lower()}"))
         else:
             chosen.append((unit, float(dose)))
-    base = {
-        "variable": column,
-        "title": info["title"],
-        "unit": info["unit"],
-        "per": info["per"],
-        "model": config.get("model", "linear"),
-        "where": dict(config.get("where") or {}),
-        "excluded": [{"row_ids": list(u.row_ids), "reason": r} for u, r in left_out],
-    }
-    table = pd.DataFrame(
-        {
-            "study_id": [u.trial for u, _ in chosen],
-            "dose": [d for _, d in chosen],
-            **{
-                k: [float(u.counts[k]) for u, _ in chosen]
-                for k in ("events_treat", "n_treat", "events_control", "n_control")
-            },
-        }
-    )
-    try:
-        fit = dose_response(table, "dose", base["model"], config.get("knots"), "REML")
-    except AnalysisInputError as error:
-        return {**base, "k": len(chosen), "note": f"not estimable: {error}"}
-    curve = fit.predict(_curve_doses(config, [d for _, d in chosen]), spec["level"])
+    return chosen, left_out
+
+
+def _dose_points(
+    chosen: Sequence[tuple[Unit, float]], spec: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Each trial's RR and CI at its dose, with its share of the inverse-variance weight."""
     z = float(stats.norm.ppf(0.5 + spec["level"] / 2))
     total = sum(1.0 / u.vi for u, _ in chosen)
-    points: list[dict[str, Any]] = [
+    return [
         {
-            "label": u.record.get("study_id"),
+            "label": study_label(u.record, spec["review"]),
             "trial": u.trial,
             "dose": d,
             "rr": math.exp(u.yi),
@@ -399,6 +376,42 @@ def dose_response_of(units: Sequence[Unit], spec: Mapping[str, Any]) -> dict[str
         }
         for u, d in chosen
     ]
+
+
+def dose_response_of(units: Sequence[Unit], spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The one-stage dose–response model (:func:`evsynth.dose_response`) of the trials with a
+    2×2 table and a dose, kept to the configured ``where`` (e.g. daily dosing only): its
+    coefficients, heterogeneity, the curve with its CI and the trials' points; or why it
+    could not be fitted."""
+    from evsynth.meta.dose_response import dose_response
+
+    config = spec.get("dose_response")
+    if not config:
+        return None
+    info = variable(config["variable"], spec["variables"])
+    chosen, left_out = _dose_trials(units, config, info["title"])
+    base = {
+        "variable": config["variable"],
+        "title": info["title"],
+        "unit": info["unit"],
+        "per": info["per"],
+        "model": config.get("model", "linear"),
+        "where": dict(config.get("where") or {}),
+        "excluded": [{"row_ids": list(u.row_ids), "reason": r} for u, r in left_out],
+    }
+    counts = ("events_treat", "n_treat", "events_control", "n_control")
+    table = pd.DataFrame(
+        {
+            "study_id": [u.trial for u, _ in chosen],
+            "dose": [d for _, d in chosen],
+            **{k: [float(u.counts[k]) for u, _ in chosen] for k in counts},
+        }
+    )
+    try:
+        fit = dose_response(table, "dose", base["model"], config.get("knots"), "REML")
+    except AnalysisInputError as error:
+        return {**base, "k": len(chosen), "note": f"not estimable: {error}"}
+    curve = fit.predict(_curve_doses(config, [d for _, d in chosen]), spec["level"])
     return {
         **base,
         "k": fit.k_studies,
@@ -411,15 +424,7 @@ def dose_response_of(units: Sequence[Unit], spec: Mapping[str, Any]) -> dict[str
         "knots": None if fit.knots is None else fit.knots.tolist(),
         "nonlinear_pvalue": jsonable(fit.nonlinear_pvalue),
         "converged": fit.converged,
-        "curve": [
-            {
-                "dose": float(r.dose),
-                "rr": float(r.rr),
-                "ci_low": float(r.ci_low),
-                "ci_high": float(r.ci_high),
-            }
-            for r in curve.itertuples()
-        ],
-        "points": points,
+        "curve": jsonable(curve[["dose", "rr", "ci_low", "ci_high"]]),
+        "points": _dose_points(chosen, spec),
         "note": None,
     }

@@ -21,6 +21,7 @@ from evsynth.analysis.model import Pooled
 from evsynth.analysis.trials import BINARY_COLUMNS, Unit
 from evsynth.errors import AnalysisInputError
 from evsynth.meta.fixed_effects import mantel_haenszel, peto
+from evsynth.meta.pooling import FIELDS as POOL_FIELDS
 from evsynth.meta.pooling import pool
 
 #: A ratio's prediction interval spanning more than this factor is flagged as uninformative.
@@ -130,33 +131,7 @@ def pooled(
             values["method"] = "IV"
     trials, comparisons, participants, with_n, events = totals(units)
     note = _prediction_note(values, trials, spec, log_scale)
-    fields = {
-        k: values[k]
-        for k in (
-            "estimate",
-            "se",
-            "ci_low",
-            "ci_high",
-            "statistic",
-            "p_value",
-            "df",
-            "tau2",
-            "tau",
-            "i2",
-            "h2",
-            "q",
-            "q_df",
-            "q_pvalue",
-            "pi_low",
-            "pi_high",
-            "k",
-            "method",
-            "ci_method",
-            "level",
-            "converged",
-            "tau2_on_boundary",
-        )
-    }
+    fields = {k: values[k] for k in POOL_FIELDS}
     if fields["df"] is not None and not math.isfinite(fields["df"]):
         fields["df"] = None
     return Pooled(

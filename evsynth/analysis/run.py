@@ -33,6 +33,7 @@ from evsynth.analysis.words import (
 from evsynth.errors import AnalysisInputError
 from evsynth.meta.fixed_effects import mantel_haenszel
 from evsynth.meta.heterogeneity import tau2_ci
+from evsynth.meta.pooling import FIELDS as POOL_FIELDS
 from evsynth.meta.sensitivity import cumulative, leave_one_out
 from evsynth.parallel import map_ordered
 from evsynth.validate.config import BINARY
@@ -214,34 +215,7 @@ def _sequential(units: list[Unit], labels: list[str], spec: Mapping[str, Any]) -
 def _fixed_row(units: list[Unit], spec: Mapping[str, Any]) -> dict[str, Any]:
     """One leave-one-out or cumulative row of a Mantel–Haenszel or Peto analysis."""
     values = pooled(units, spec, log_scale=False).to_json()
-    return {key: values[key] for key in LOO_FIELDS}
-
-
-#: The fields of a leave-one-out or cumulative row (those of a PoolResult).
-LOO_FIELDS = (
-    "estimate",
-    "se",
-    "ci_low",
-    "ci_high",
-    "statistic",
-    "p_value",
-    "df",
-    "tau2",
-    "tau",
-    "i2",
-    "h2",
-    "q",
-    "q_df",
-    "q_pvalue",
-    "pi_low",
-    "pi_high",
-    "k",
-    "method",
-    "ci_method",
-    "level",
-    "converged",
-    "tau2_on_boundary",
-)
+    return {key: values[key] for key in POOL_FIELDS}
 
 
 def _base(spec: Mapping[str, Any], measures: Iterable[str]) -> dict[str, Any]:

@@ -177,34 +177,54 @@ def combine_means(n: Sequence[float], m: Sequence[float], sd: Sequence[float]) -
     return n_, m_, s_
 
 
+def _combined_arms(rows: Sequence[Chosen]) -> dict[str, Any]:
+    """The counts (or means) of active arms combined into one group, the shared control once:
+    events and sizes added; means and SDs by Cochrane Handbook Table 6.5.a."""
+    first = rows[0].record
+    if rows[0].input == "2x2":
+        return {
+            "events_treat": sum(c.record["events_treat"] for c in rows),
+            "n_treat": sum(c.record["n_treat"] for c in rows),
+            "events_control": first["events_control"],
+            "n_control": first["n_control"],
+        }
+    n, m, s = combine_means(
+        *([c.record[k] for c in rows] for k in ("n_treat", "mean_treat", "sd_treat"))
+    )
+    return {
+        "n_treat": n,
+        "mean_treat": m,
+        "sd_treat": s,
+        **{k: first[k] for k in ("n_control", "mean_control", "sd_control")},
+    }
+
+
+def _split_arm(row: Chosen, arms: int, measure: str) -> tuple[float, float, dict[str, Any]]:
+    """One arm against its share (1/arms) of the shared control's events and size."""
+    part: dict[str, Any] = {
+        k: row.record[k] / arms
+        for k in ("events_control", "n_control")
+        if row.record.get(k) is not None
+    }
+    split = Chosen({**row.record, **part}, row.input, row.measure, row.flags)
+    yi, vi = row_effect(split, measure)
+    return yi, vi, {k: split.record.get(k) for k in (*BINARY_COLUMNS, *MEANS_COLUMNS)}
+
+
 def _shared_control(rows: Sequence[Chosen], trial: str, measure: str, how: str) -> list[Unit]:
+    """Active arms sharing one control: one unit of the arms combined, or one unit per arm
+    with the control split between them (Cochrane Handbook §23.3.4)."""
     if any(c.input == "generic" for c in rows):
         raise AnalysisInputError(
             f"trial {trial}: arms sharing a control cannot be combined from published "
             "estimates (they are correlated); enter the arms' counts or means"
         )
     participants, events = _trial_totals(rows, shared=True)
-    first = rows[0].record
     if how == "combine":
-        if rows[0].input == "2x2":
-            counts = {
-                "events_treat": sum(c.record["events_treat"] for c in rows),
-                "n_treat": sum(c.record["n_treat"] for c in rows),
-                "events_control": first["events_control"],
-                "n_control": first["n_control"],
-            }
-        else:
-            n, m, s = combine_means(
-                *([c.record[k] for c in rows] for k in ("n_treat", "mean_treat", "sd_treat"))
-            )
-            counts = {
-                "n_treat": n,
-                "mean_treat": m,
-                "sd_treat": s,
-                **{k: first[k] for k in ("n_control", "mean_control", "sd_control")},
-            }
-        merged = Chosen({**first, **counts}, rows[0].input, measure, _flags(rows))
+        counts = _combined_arms(rows)
+        merged = Chosen({**rows[0].record, **counts}, rows[0].input, measure, _flags(rows))
         yi, vi = row_effect(merged, measure)
+        combined = f"{len(rows)} arms combined (shared control)"
         return [
             Unit(
                 tuple(rows),
@@ -214,23 +234,16 @@ def _shared_control(rows: Sequence[Chosen], trial: str, measure: str, how: str) 
                 yi,
                 vi,
                 counts,
-                f"{len(rows)} arms combined (shared control)",
+                combined,
                 _flags(rows),
                 participants,
                 events,
             )
         ]
-    m = len(rows)
     units = []
     for index, row in enumerate(rows):
-        part: dict[str, Any] = {
-            k: row.record[k] / m
-            for k in ("events_control", "n_control")
-            if k in row.record and row.record[k] is not None
-        }
-        split = Chosen({**row.record, **part}, row.input, row.measure, row.flags)
-        yi, vi = row_effect(split, measure)
-        counts = {k: split.record.get(k) for k in (*BINARY_COLUMNS, *MEANS_COLUMNS)}
+        yi, vi, counts = _split_arm(row, len(rows), measure)
+        first = index == 0  # the trial's totals, once
         units.append(
             Unit(
                 (row,),
@@ -240,11 +253,11 @@ def _shared_control(rows: Sequence[Chosen], trial: str, measure: str, how: str) 
                 yi,
                 vi,
                 counts,
-                f"control split between {m} arms",
+                f"control split between {len(rows)} arms",
                 row.flags,
-                participants if index == 0 else None,
-                events if index == 0 else None,
-                share=1.0 / m,
+                participants if first else None,
+                events if first else None,
+                share=1.0 / len(rows),
             )
         )
     return units

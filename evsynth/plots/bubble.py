@@ -1,18 +1,23 @@
-"""Bubble plot of a meta-regression: study effects against a moderator with the fitted line."""
+"""Bubble plot of a meta-regression: study effects against a moderator, the fitted line with
+its confidence band, each study named beside its bubble."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from evsynth.plots.layout import is_ratio, measure_name, plot_style, set_ratio_ticks
+from evsynth import format as fmt
+from evsynth.plots.charts import ChartText, Curve, Studies, curve_and_studies, plot_style
+from evsynth.plots.texts import is_ratio, measure_label, variable, variable_title
 
-MODERATOR_LABELS = {"daily_equivalent_iu": "Daily-equivalent vitamin D dose (IU/day)"}
-MAX_BUBBLE_PT2 = 600.0  # marker area of the heaviest study
+Show = Callable[[np.ndarray], np.ndarray]  # log scale to display scale (exp) or identity
 
 
 def regression_band(
-    fit: dict, x: np.ndarray, level: float | None = None
+    fit: Mapping[str, Any], x: np.ndarray, level: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fitted values and their CI on the log/raw scale at moderator values ``x``.
 
@@ -35,10 +40,15 @@ def regression_band(
     return pred, pred - crit * se, pred + crit * se
 
 
-def bubble_plot(analysis: dict, moderator: str = "daily_equivalent_iu") -> Figure:
+def slope_p(fit: Mapping[str, Any]) -> float | None:
+    """P value of the moderator's coefficient (the second of ``p_value``)."""
+    p = fit.get("p_value")
+    return p[1] if isinstance(p, list) and len(p) > 1 else None
+
+
+def bubble_plot(analysis: Mapping[str, Any], moderator: str) -> Figure:
     """Bubble plot: study effects against ``moderator``, bubble area ∝ the study's weight
-    1/(vi + tau²) in the meta-regression, with the fitted line and its CI band.
-    """
+    1/(vi + tau²) in the meta-regression, with the fitted line and its CI band."""
     fit = (analysis.get("meta_regression") or {}).get(moderator)
     if fit is None:
         raise KeyError(f"analysis {analysis.get('id')!r} has no meta-regression on {moderator!r}")
@@ -46,72 +56,50 @@ def bubble_plot(analysis: dict, moderator: str = "daily_equivalent_iu") -> Figur
         return _draw(analysis, moderator, fit)
 
 
-def _draw(analysis: dict, moderator: str, fit: dict) -> Figure:
-    ratio = is_ratio(analysis)
+def _moderator_rows(
+    analysis: Mapping[str, Any], moderator: str, fit: Mapping[str, Any]
+) -> list[Mapping[str, Any]]:
+    """The studies of the meta-regression (``row_ids``) that have a value of ``moderator``."""
     ids = set(fit.get("row_ids") or [s.get("row_id") for s in analysis.get("studies", [])])
-    studies = [
+    return [
         s
         for s in analysis.get("studies", [])
         if s.get("row_id") in ids and s.get(moderator) is not None
     ]
-    x = np.array([s[moderator] for s in studies], dtype=float)
-    yi = np.array([s["yi"] for s in studies], dtype=float)
-    weights = 1.0 / (np.array([s["vi"] for s in studies], dtype=float) + fit.get("tau2", 0.0))
-    sizes = MAX_BUBBLE_PT2 * weights / weights.max() if len(weights) else weights
-    show = np.exp if ratio else (lambda v: v)
 
-    fig = Figure(figsize=(5.5, 4.0))
-    fig.set_gid("bubble-plot")
-    ax = fig.add_subplot()
-    span = (x.max() - x.min()) if len(x) else 1.0
-    grid = np.linspace(x.min() - 0.05 * span, x.max() + 0.05 * span, 100) if len(x) else np.zeros(0)
-    if len(grid):
-        if "vcov" in fit:
-            pred, low, high = regression_band(fit, grid)
-            ax.fill_between(
-                grid,
-                show(low),
-                show(high),
-                color="#1f4e79",
-                alpha=0.15,
-                linewidth=0,
-                gid="ci-band",
-                label=f"{round(100 * fit.get('level', 0.95))}% CI",
-            )
-        else:
-            pred = fit["coef"][0] + fit["coef"][1] * grid
-        ax.plot(
-            grid,
-            show(pred),
-            color="#1f4e79",
-            linewidth=1.2,
-            gid="fitted-line",
-            label="Meta-regression",
+
+def _fitted_curve(fit: Mapping[str, Any], x: np.ndarray, show: Show) -> Curve:
+    """The fitted line over the range of ``x`` (5% margins), with its CI band when ``vcov`` is
+    given."""
+    span = float(x.max() - x.min()) or 1.0
+    grid = np.linspace(x.min() - 0.05 * span, x.max() + 0.05 * span, 100)
+    level = round(100 * fit.get("level", 0.95))
+    band = f"{level}% CI of the fitted line"
+    if "vcov" in fit:
+        pred, low, high = regression_band(fit, grid)
+        return Curve(
+            grid, show(pred), show(low), show(high), "Meta-regression", band, "fitted-line"
         )
-    ax.scatter(
-        x,
-        show(yi),
-        s=sizes,
-        facecolor="#1f4e79",
-        alpha=0.45,
-        edgecolor="black",
-        linewidth=0.5,
-        zorder=3,
-        gid="bubbles",
+    pred = fit["coef"][0] + fit["coef"][1] * grid
+    return Curve(grid, show(pred), None, None, "Meta-regression", band, "fitted-line")
+
+
+def _draw(analysis: Mapping[str, Any], moderator: str, fit: Mapping[str, Any]) -> Figure:
+    ratio = is_ratio(analysis)
+    rows = _moderator_rows(analysis, moderator, fit)
+    x = np.array([s[moderator] for s in rows], dtype=float)
+    yi = np.array([s["yi"] for s in rows], dtype=float)
+    weights = 1.0 / (np.array([s["vi"] for s in rows], dtype=float) + fit.get("tau2", 0.0))
+    show: Show = np.exp if ratio else np.asarray
+    labels = [str(s.get("label") or s.get("study_id")) for s in rows]
+    p = slope_p(fit)
+    slope = f" (slope {fmt.p_value(p)})" if p is not None else ""
+    title = analysis.get("title") or analysis.get("id", "")
+    text = ChartText(
+        "bubble-plot",
+        f"{title}: meta-regression on {variable(analysis, moderator)[0]}{slope}",
+        variable_title(analysis, moderator),
+        measure_label(analysis),
     )
-    ax.axhline(1.0 if ratio else 0.0, color="grey", linewidth=0.6, linestyle=":")
-    if ratio:
-        ax.set_yscale("log")
-        set_ratio_ticks(ax.yaxis, *ax.get_ylim())
-    ax.set_xlabel(MODERATOR_LABELS.get(moderator, moderator.replace("_", " ")))
-    name = measure_name(analysis)
-    ax.set_ylabel(f"{name}{' (log scale)' if ratio else ''}")
-    p = fit.get("p_value", [None, None])
-    slope_p = p[1] if isinstance(p, list) and len(p) > 1 else None
-    subtitle = f" (slope P = {slope_p:.2f})" if slope_p is not None else ""
-    ax.set_title(
-        f"{analysis.get('title', analysis.get('id', ''))}: meta-regression{subtitle}", fontsize=9
-    )
-    ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig
+    curve = _fitted_curve(fit, x, show) if len(x) else None
+    return curve_and_studies(text, ratio, curve, Studies(x, show(yi), weights, labels, "bubbles"))

@@ -187,6 +187,97 @@ def _difference_text(value: float | None, unit: str = "per 1,000") -> str:
     return f"{fmt.count(abs(rounded))} {'more' if rounded > 0 else 'fewer'} {unit}"
 
 
+def _per_1000_range(estimate: float, low: float, high: float) -> str:
+    """GRADEpro's risk difference: "5 fewer per 1,000 (from 27 fewer to 22 more)"."""
+    return (
+        f"{_difference_text(estimate)} (from "
+        f"{_difference_text(low).removesuffix(' per 1,000')} to "
+        f"{_difference_text(high).removesuffix(' per 1,000')})"
+    )
+
+
+def _lower_higher(value: float, decimals: int) -> str:
+    """ "2.30 lower" / "0.50 higher" / "0.00" on the measure's own scale."""
+    shown = fmt.ratio(abs(value), decimals)
+    if float(shown.replace(",", "")) == 0:
+        return shown
+    return f"{shown} {'lower' if value < 0 else 'higher'}"
+
+
+def mean_difference_text(analysis: Mapping[str, Any], pooled: Mapping[str, Any]) -> str:
+    """A difference of means on its own scale, as GRADEpro words it: "MD 15.11 lower (32.64
+    lower to 2.43 higher)"; standardised: "SMD 0.54 SD lower (1.25 lower to 0.18 higher)"."""
+    code = rules.measure_code(analysis)
+    unit = " SD" if code == "SMD" else ""
+    estimate, low, high = (float(pooled[k]) for k in ("estimate", "ci_low", "ci_high"))
+    main = _lower_higher(estimate, 2)
+    main = main.replace(" lower", f"{unit} lower").replace(" higher", f"{unit} higher")
+    return f"{code} {main} ({_lower_higher(low, 2)} to {_lower_higher(high, 2)})"
+
+
+def _control_means(analysis: Mapping[str, Any]) -> str:
+    """The control groups' means of the included trials (GRADEpro: "the mean ranged from …")."""
+    means = [
+        float(s["mean_control"])
+        for s in analysis["studies"]
+        if s.get("input") == "means" and s.get("mean_control") is not None
+    ]
+    if not means:
+        return fmt.MISSING
+    k = len(means)
+    groups = f"control groups of {k} trials" if k > 1 else "control group of 1 trial"
+    if min(means) == max(means):
+        return f"mean {fmt.value(means[0])} ({groups})"
+    return f"mean ranged from {fmt.value(min(means))} to {fmt.value(max(means))} ({groups})"
+
+
+def _anticipated(analysis: Mapping[str, Any], pooled: Mapping[str, Any] | None) -> dict[str, str]:
+    """The SoF's assumed risk, corresponding risk and absolute difference of one analysis:
+    per 1,000 for a ratio with a control risk or a risk difference, on the measure's own scale
+    for a difference of means."""
+    absolute = analysis.get("absolute") or {}
+    out = {"assumed": fmt.MISSING, "source": "", "corresponding": fmt.MISSING}
+    out["difference"] = fmt.MISSING
+    if absolute:
+        low, high = _pair(absolute["difference_per_1000_ci"])
+        out |= {
+            "assumed": f"{fmt.per_1000(absolute.get('per_1000_control'))} per 1,000",
+            "source": str(absolute.get("control_risk_source") or ""),
+            "corresponding": f"{fmt.per_1000(absolute['per_1000_treat'])} per 1,000 "
+            f"({fmt.interval(*_pair(absolute['per_1000_treat_ci']), 0)})",
+            "difference": _per_1000_range(absolute["difference_per_1000"], low, high),
+        }
+    elif pooled and analysis.get("scale") != "log":
+        if analysis["measure"] == "RD":
+            out["difference"] = _per_1000_range(
+                1000 * pooled["estimate"], 1000 * pooled["ci_low"], 1000 * pooled["ci_high"]
+            )
+        else:
+            # a standardised difference has no scale of its own: no control mean is shown
+            smd = rules.measure_code(analysis) == "SMD"
+            out |= {
+                "assumed": fmt.MISSING if smd else _control_means(analysis),
+                "difference": mean_difference_text(analysis, pooled),
+            }
+    return out
+
+
+def _participants(pooled: Mapping[str, Any]) -> tuple[str, str]:
+    """GRADEpro's "participants (studies)": "≥ 51,422 (11 trials; 12 comparisons)", with a note
+    when some trials do not report their arm sizes."""
+    n, with_n, k = (
+        pooled.get("participants"),
+        pooled.get("participants_trials", 0),
+        pooled["trials"],
+    )
+    studies = rules.trials(pooled).replace(" (", "; ").removesuffix(")")
+    if n is None:
+        return f"not reported ({studies})", ""
+    if with_n < k:
+        return f"≥ {fmt.count(n)} ({studies})", f"arm sizes reported by {with_n} of {k} trials"
+    return f"{fmt.count(n)} ({studies})", ""
+
+
 def sof_row(
     analysis: Mapping[str, Any],
     cert: grade.Certainty | None,
@@ -195,15 +286,13 @@ def sof_row(
     review: Mapping[str, Any],
 ) -> dict[str, Any]:
     """One Summary of Findings row in GRADEpro's layout (Schünemann et al., Cochrane Handbook
-    ch. 14): assumed and corresponding risk, risk difference per 1,000 with its CI, relative
-    effect, participants (studies), follow-up, certainty with lettered footnotes, comments."""
+    ch. 14): assumed and corresponding risk, risk difference per 1,000 (or the difference of
+    means on its own scale) with its CI, relative effect, participants (studies), follow-up,
+    certainty with lettered footnotes, comments."""
     pooled = analysis.get("overall")
-    absolute = analysis.get("absolute") or {}
     letters = []
     for d in cert.downgrades if cert else ():
-        text = d.footnote
-        letter = footnotes.setdefault(text, chr(ord("a") + len(footnotes)))
-        letters.append(letter)
+        letters.append(footnotes.setdefault(d.footnote, chr(ord("a") + len(footnotes))))
     follow = analysis.get("follow_up")
     follow_text = fmt.MISSING
     if follow:
@@ -213,34 +302,25 @@ def sof_row(
             else f"{fmt.years(follow['low'])} to {fmt.years(follow['high'])}"
         )
         follow_text = f"{span} {follow['unit']}".strip()
+    participants, note = fmt.MISSING, ""
+    relative = fmt.MISSING
     if pooled:
-        relative = rules.relative_text(analysis, pooled)
-        studies = f"{ctx.participants_text(pooled)} in {rules.trials(pooled)}"
+        participants, note = _participants(pooled)
+        if analysis.get("scale") == "log":
+            relative = rules.relative_text(analysis, pooled)
     else:
-        relative, studies = fmt.MISSING, analysis.get("not_estimable") or fmt.MISSING
-    low, high = absolute.get("difference_per_1000_ci") or (None, None)
+        participants = analysis.get("not_estimable") or fmt.MISSING
+    risks = _anticipated(analysis, pooled)
     return {
         "analysis_id": analysis["id"],
         "outcome": analysis["title"],
-        "assumed": f"{fmt.per_1000(absolute.get('per_1000_control'))} per 1,000"
-        if absolute
-        else fmt.MISSING,
-        "assumed_source": absolute.get("control_risk_source") or "",
-        "corresponding": (
-            f"{fmt.per_1000(absolute['per_1000_treat'])} per 1,000 "
-            f"({fmt.interval(*_pair(absolute['per_1000_treat_ci']), 0)})"
-        )
-        if absolute
-        else fmt.MISSING,
-        "difference": (
-            f"{_difference_text(absolute['difference_per_1000'])} (from "
-            f"{_difference_text(low).removesuffix(' per 1,000')} to "
-            f"{_difference_text(high).removesuffix(' per 1,000')})"
-        )
-        if absolute
-        else fmt.MISSING,
+        "assumed": risks["assumed"],
+        "assumed_source": risks["source"],
+        "corresponding": risks["corresponding"],
+        "difference": risks["difference"],
         "relative": relative,
-        "participants": studies,
+        "participants": participants,
+        "participants_note": note,
         "follow_up": follow_text,
         "certainty": ctx.certainty_context(cert),
         "letters": letters,
@@ -458,8 +538,8 @@ def conclusions_of(
     recs = conclusions.apply_rules(
         settings["recommendation"], analyses, certainties, marker_sets, settings, review
     )
-    sentences.update({f"bottom line {i}": s for i, s in enumerate(bottom, 1)})
-    sentences.update({f"recommendation {i}": s for i, s in enumerate(recs, 1)})
+    sentences.update({f"Bottom line {i}": s for i, s in enumerate(bottom, 1)})
+    sentences.update({f"Recommendation {i}": s for i, s in enumerate(recs, 1)})
     return {
         "sentences": sentences,
         "certainties": certainties,
@@ -485,6 +565,31 @@ def environment() -> Environment:
     return env
 
 
+def _section_context(
+    section: Mapping[str, Any],
+    c: Mapping[str, Any],
+    figures: Mapping[str, str],
+    settings: Mapping[str, Any],
+    narrative: Mapping[str, Any],
+    review: Mapping[str, Any],
+) -> dict[str, Any]:
+    analyses, certainties = c["analyses"], c["certainties"]
+    marker = c["marker_sets"].get(section.get("markers", ""))
+    return {
+        "id": section["id"],
+        "heading": section["heading"],
+        "intro": section.get("intro"),
+        "analyses": [
+            analysis_context(analyses[a], figures, settings, certainties.get(a), review)
+            for a in section.get("analyses") or []
+            if a in analyses
+        ],
+        "markers": marker_context(marker, settings) if marker else None,
+        "narrative": [narrative["blocks"][b] for b in section.get("narrative") or []],
+        "figures": [],
+    }
+
+
 def _sections(
     settings: Mapping[str, Any],
     c: Mapping[str, Any],
@@ -492,25 +597,144 @@ def _sections(
     narrative: Mapping[str, Any],
     review: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
+    """The review's sections, then "Other analyses": every analysis no section names, and any
+    figure no analysis claims, so every figure the config draws is reachable."""
+    out = [
+        _section_context(s, c, figures, settings, narrative, review) for s in settings["sections"]
+    ]
+    placed = {a for s in settings["sections"] for a in s.get("analyses") or []}
+    rest = [a for a in c["analyses"] if a not in placed]
+    claimed = {
+        name
+        for a in c["analyses"]
+        for name in figures
+        if name.startswith(a + ".") and name.endswith(".svg")
+    }
+    loose = ctx.loose_figures(figures, claimed)
+    if rest or loose:
+        other = {"id": "other-analyses", "heading": "Other analyses", "analyses": rest}
+        section = _section_context(other, c, figures, settings, narrative, review)
+        section["figures"] = loose
+        out.append(section)
+    return out
+
+
+def first_screen(
+    settings: Mapping[str, Any], c: Mapping[str, Any], review: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Each Summary of Findings outcome's bottom line: the GRADE statement, its numbers and its
+    certainty (or why it is not estimable)."""
     analyses, certainties = c["analyses"], c["certainties"]
     out = []
-    for section in settings["sections"]:
-        marker = c["marker_sets"].get(section.get("markers", ""))
+    for aid in (a for a in settings["sof"] if a in analyses):
+        analysis, cert = analyses[aid], certainties.get(aid)
+        pooled = analysis.get("overall")
+        numbers = f"{rules.estimate_text(analysis)}; {rules.trials(pooled)}" if pooled else ""
         out.append(
             {
-                "id": section["id"],
-                "heading": section["heading"],
-                "intro": section.get("intro"),
-                "analyses": [
-                    analysis_context(analyses[a], figures, settings, certainties.get(a), review)
-                    for a in section.get("analyses") or []
-                    if a in analyses
-                ],
-                "markers": marker_context(marker, settings) if marker else None,
-                "narrative": [narrative["blocks"][b] for b in section.get("narrative") or []],
+                "title": analysis["title"],
+                "anchor": "analysis-" + aid,
+                "statement": rules.effect_statement(analysis, cert, settings, review)
+                if cert
+                else "",
+                "numbers": numbers,
+                "not_estimable": analysis.get("not_estimable") or "",
+                "certainty": ctx.certainty_context(cert),
+                "direction": rules.direction(analysis),
             }
         )
     return out
+
+
+def change_summary(changes: changes_mod.Changes) -> list[dict[str, Any]]:
+    """The first screen's list of what changed, each with its direction: certainty that fell
+    or rose, estimates old → new, directions that turned, trials added, removed or changed."""
+    out: list[dict[str, Any]] = [
+        {
+            "text": f"{c.analysis}: certainty {'fell' if c.fell else 'rose'}, {c.old} → {c.new}",
+            "flag": c.fell,
+        }
+        for c in changes.certainty
+    ]
+    for line in changes.lines:
+        if line.line != "All trials":
+            continue
+        if line.direction is not None:
+            out.append(
+                {
+                    "text": f"{line.analysis}: {line.direction.old} → {line.direction.new}",
+                    "flag": True,
+                }
+            )
+        # the first screen keeps to the estimate, its CI and the trials; the rest is below
+        shown = [
+            f"{p.label} {p.old} → {p.new}"
+            for p in line.changed_parts
+            if p.label not in ("Participants", "I²")
+        ]
+        if shown:
+            out.append({"text": f"{line.analysis}: " + "; ".join(shown), "flag": False})
+    counts = {
+        kind: sum(1 for r in changes.rows if r.kind == kind)
+        for kind in ("added", "removed", "excluded", "changed")
+    }
+    words = {
+        "added": "added",
+        "removed": "removed",
+        "excluded": "newly excluded",
+        "changed": "with changed numbers",
+    }
+    rows = [f"{n} trial{'s' if n != 1 else ''} {words[k]}" for k, n in counts.items() if n]
+    if rows:
+        out.append({"text": "Trials: " + ", ".join(rows), "flag": False})
+    if changes.analyses_added or changes.analyses_removed:
+        out.append(
+            {
+                "text": "Analyses added: "
+                + (", ".join(changes.analyses_added) or "none")
+                + "; removed: "
+                + (", ".join(changes.analyses_removed) or "none"),
+                "flag": bool(changes.analyses_removed),
+            }
+        )
+    return out
+
+
+def edition(
+    version: str,
+    version_info: Mapping[str, Any] | None,
+    changes: changes_mod.Changes,
+) -> dict[str, str]:
+    """The report's version line: its released version and date when it is one, its data
+    version (the hash of its inputs), and the report it is compared with."""
+    released = ""
+    if version_info:
+        released = f"Version {version_info['number']}"
+        if version_info.get("date"):
+            released += f" of {version_info['date']}"
+    compared = ""
+    if not changes.first_report:
+        compared = f"compared with {changes.against}"
+    return {"released": released, "data": version, "compared": compared}
+
+
+def sof_caption(
+    settings: Mapping[str, Any], sof: list[dict[str, Any]], review: Mapping[str, Any]
+) -> str:
+    """The SoF table's caption: the comparison, the unit of the risks shown and where GRADE's
+    certainty starts (high for randomised trials, low for observational studies)."""
+    starts = sorted({grade.grade_settings(settings["grade"], r["analysis_id"]).start for r in sof})
+    why = {"high": " (randomised trials)", "low": " (observational studies)"}
+    start = (
+        f"certainty starts at {starts[0]}{why.get(starts[0], '')}"
+        if len(starts) == 1
+        else "certainty starts at " + " or ".join(starts) + " (see each outcome)"
+    )
+    risks = (
+        "Risks per 1,000 people; " if any(r["corresponding"] != fmt.MISSING for r in sof) else ""
+    )
+    head = f"{rules.upper_first(review['intervention'])} compared with {review['control']} (GRADE)."
+    return f"{head} {risks}{start}." if sof else head
 
 
 def build_report(
@@ -522,22 +746,31 @@ def build_report(
     config: Mapping[str, Any],
     *,
     version: str,
+    previous_version: Mapping[str, Any] | None = None,
+    version_info: Mapping[str, Any] | None = None,
 ) -> str:
     """The evidence summary as one self-contained HTML document.
 
     ``results``: ``{dataset: results/analyses/{dataset}.json}``; ``figures``: ``{file name:
     text}`` of results/figures; ``previous``: the results of the report compared with, or
     None; ``narrative`` / ``settings``: as :mod:`evsynth.report.settings` loads them;
-    ``config``: the review's validated config; ``version``: chosen by the caller.
+    ``config``: the review's validated config; ``version``: the data version, chosen by the
+    caller; ``previous_version``: ``{"number", "date", "data_hash"}`` of the released version
+    ``previous`` belongs to (None: the previous run); ``version_info``: the same mapping for
+    this report when it is a released version. No date is ever read from the clock.
     """
     review = config["review"]
     c = conclusions_of(results, settings, review)
     analyses, certainties = c["analyses"], c["certainties"]
-    previous_sentences = (
-        conclusions_of(previous, settings, review)["sentences"] if previous is not None else None
-    )
+    before = conclusions_of(previous, settings, review) if previous is not None else None
     changes = changes_mod.compare(
-        cast(Any, results), cast(Any, previous), c["sentences"], previous_sentences
+        results,
+        previous,
+        c["sentences"],
+        before["sentences"] if before else None,
+        current_certainty=certainties,
+        previous_certainty=before["certainties"] if before else None,
+        previous_version=previous_version,
     )
     footnotes: dict[str, str] = {}
     sof = [
@@ -555,20 +788,17 @@ def build_report(
     ]
     context = {
         "version": version,
+        "edition": edition(version, version_info, changes),
         "title": review["title"],
         "review": review,
         "bottom": c["bottom"],
-        "outcomes": [
-            {
-                "title": analyses[a]["title"],
-                "anchor": "analysis-" + a,
-                "certainty": ctx.certainty_context(certainties.get(a)),
-                "direction": rules.direction(analyses[a]),
-            }
-            for a in settings["sof"]
-            if a in analyses
-        ],
+        "outcomes": first_screen(settings, c, review),
+        "change_summary": change_summary(changes),
         "sof": sof,
+        "sof_caption": sof_caption(settings, sof, review),
+        "sof_difference_head": "Risk difference (95% CI)"
+        if all(r["difference"].endswith(("fewer)", "more)")) for r in sof)
+        else "Difference (95% CI)",
         "footnotes": [{"letter": v, "text": k} for k, v in footnotes.items()],
         "sections": _sections(settings, c, figures, narrative, review),
         "recommendations": c["recommendations"],
@@ -638,11 +868,10 @@ def load_inputs(
 ) -> dict[str, Any]:
     """Everything :func:`build_report` needs, read from ``results_dir``, the results to compare
     with (``previous_dir``, or none) and the two YAML files (validated), with ``version`` =
-    the first 12 hex digits of the SHA-256 of all inputs.
-
-    ``previous_version`` (``{"number", "date", "data_hash"}`` of the released version in
-    ``previous_dir``) and ``version_info`` (the same of this report when it is rendered as a
-    release) are accepted for the report's version line; not used yet."""
+    the first 12 hex digits of the SHA-256 of all inputs. ``previous_version`` names the
+    released version ``previous_dir`` holds (``{"number", "date", "data_hash"}``; None: the
+    previous run) and ``version_info`` this report's own, when it is a released version; both
+    are passed on to :func:`build_report`."""
     root = Path(results_dir)
     digest = hashlib.sha256()
     results = _read_results(root / "analyses", digest)
@@ -658,6 +887,7 @@ def load_inputs(
     if previous_dir is not None:
         _add_to_digest(digest, "previous", "")
         previous = _read_results(Path(previous_dir), digest)
+        _add_to_digest(digest, "previous version", json.dumps(previous_version, sort_keys=True))
     for name, path in (("narrative", narrative), ("settings", settings)):
         text = Path(path).read_text(encoding="utf-8") if path and Path(path).exists() else ""
         _add_to_digest(digest, name, text)
@@ -672,4 +902,6 @@ def load_inputs(
         "settings": settings_data,
         "config": config,
         "version": digest.hexdigest()[:12],
+        "previous_version": previous_version,
+        "version_info": version_info,
     }

@@ -5,6 +5,7 @@ template; every word comes from the results or the review.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -103,6 +104,21 @@ FIGURE_CAPTIONS = {
     "cumulative": "Cumulative meta-analysis",
     "funnel": "Funnel plot",
 }
+#: The smallest text a figure may show on screen (CSS px); narrower boxes scroll instead.
+LEGIBLE_PX = 7.0
+_VIEWBOX_WIDTH = re.compile(r'viewBox="\s*[-\d.eE]+[\s,]+[-\d.eE]+[\s,]+([\d.eE]+)')
+_FONT_SIZE = re.compile(r"font-size[:=]\s*\"?([\d.]+)(?:px)?")
+
+
+def legible_width(svg: str) -> int | None:
+    """The narrowest width (CSS px) at which the smallest text of an SVG figure is still
+    :data:`LEGIBLE_PX` tall: its viewBox width × LEGIBLE_PX / its smallest font size (font
+    sizes are in viewBox units). None when the figure has no text or no viewBox."""
+    width = _VIEWBOX_WIDTH.search(svg)
+    sizes = [float(s) for s in _FONT_SIZE.findall(svg) if float(s) > 0]
+    if width is None or not sizes:
+        return None
+    return math.ceil(float(width.group(1)) * LEGIBLE_PX / min(sizes))
 
 
 def _figure_key(stem: str, analysis_id: str, subgroups: Sequence[str]) -> tuple[int, int, str]:
@@ -113,31 +129,53 @@ def _figure_key(stem: str, analysis_id: str, subgroups: Sequence[str]) -> tuple[
     return rank, sub, rest
 
 
+def figure_context(stem: str, figures: Mapping[str, str], caption: str) -> dict[str, Any]:
+    """One figure: its inlined SVG, alt text (which states the figure's result), caption, the
+    width that keeps its text legible, and links to the full-size files (relative to the
+    report, results/report.html)."""
+    alt = figures.get(f"{stem}.alt.txt", "").strip() or f"{caption}: {stem}"
+    safe = re.sub(r"[^A-Za-z0-9]+", "-", stem)
+    svg = figures[f"{stem}.svg"]
+    return {
+        "name": stem,
+        "id": f"fig-{safe}",
+        "alt": alt,
+        "caption": caption,
+        "svg": inline_svg(svg, f"f-{safe}", alt),
+        "min_width": legible_width(svg),
+        "links": [
+            {"text": ext.upper(), "url": f"figures/{stem}.{ext}"}
+            for ext in ("svg", "png")
+            if f"{stem}.{ext}" in figures
+        ],
+    }
+
+
 def analysis_figures(
     analysis: Mapping[str, Any], figures: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    """Every SVG figure of ``analysis`` (from the figures stage's manifests), in report order,
-    each with its alt text (which states the figure's result) and a PNG link when drawn."""
+    """Every SVG figure of ``analysis`` (from the figures stage's manifests), in report order:
+    forest plots (overall, then by each subgroup), bubble, dose–response, leave-one-out,
+    cumulative and funnel plots."""
     aid = analysis["id"]
     stems = [n[:-4] for n in figures if n.endswith(".svg") and n.startswith(aid + ".")]
-    stems = [s for s in stems if s.split(".")[0] == aid or s.startswith(aid + ".")]
-    order = list(analysis.get("subgroups") or {})
+    subgroups = analysis.get("subgroups") or {}
+    order = list(subgroups)
     out = []
     for stem in sorted(stems, key=lambda s: _figure_key(s, aid, order)):
-        alt = figures.get(f"{stem}.alt.txt", "").strip() or f"Figure {stem}"
-        kind = stem[len(aid) + 1 :].partition(".")[0]
-        safe = re.sub(r"[^A-Za-z0-9]+", "-", stem)
-        out.append(
-            {
-                "name": stem,
-                "id": f"fig-{safe}",
-                "alt": alt,
-                "caption": FIGURE_CAPTIONS.get(kind, "Figure"),
-                "svg": inline_svg(figures[f"{stem}.svg"], f"f-{safe}", alt),
-                "png": f"figures/{stem}.png" if f"{stem}.png" in figures else None,
-            }
-        )
+        kind, _, detail = stem[len(aid) + 1 :].partition(".")
+        caption = FIGURE_CAPTIONS.get(kind, "Figure")
+        if detail:  # a subgroup's or a moderator's key: named by its title
+            named = subgroups.get(detail) or (analysis.get("meta_regression") or {}).get(detail)
+            caption += f" by {rules.lower_first(str((named or {}).get('title') or detail))}"
+        out.append(figure_context(stem, figures, caption))
     return out
+
+
+def loose_figures(figures: Mapping[str, str], claimed: set[str]) -> list[dict[str, Any]]:
+    """The SVG figures no analysis claims (``claimed``: their file names), by name."""
+    stems = sorted(n[:-4] for n in figures if n.endswith(".svg") and n not in claimed)
+    return [figure_context(s, figures, "Figure") for s in stems]
 
 
 # --- analyses ------------------------------------------------------------------------------
@@ -248,8 +286,6 @@ def study_row(
 def regression_table(analysis: Mapping[str, Any], reg: Mapping[str, Any]) -> list[dict[str, str]]:
     """The coefficient rows of a meta-regression (slopes per ``per`` units, ratio scale for
     ratio measures)."""
-    import math
-
     if reg.get("note") or not reg.get("coef"):
         return []
     log = analysis.get("scale") == "log"

@@ -53,7 +53,15 @@ DEFAULTS: dict[str, Any] = {
     # Which figures the figures stage draws, and in which formats (evsynth.plots.output
     # FIGURE_KINDS / FIGURE_FORMATS): everything, as SVG + PNG.
     "figures": {
-        "kinds": ["forest", "subgroups", "leave_one_out", "cumulative", "funnel", "bubble"],
+        "kinds": [
+            "forest",
+            "subgroups",
+            "leave_one_out",
+            "cumulative",
+            "funnel",
+            "bubble",
+            "dose_response",
+        ],
         "formats": ["svg", "png"],
     },
 }
