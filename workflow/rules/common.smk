@@ -69,9 +69,7 @@ PLOTS = library_sources("plots")
 REPORTING = library_sources("report")
 #: The report's YAML files the review has (both optional: the report has defaults).
 REPORT_YAML = [
-    PATHS[key]
-    for key in ("narrative", "report_settings")
-    if os.path.exists(PATHS[key])
+    PATHS[key] for key in ("narrative", "report_settings") if os.path.exists(PATHS[key])
 ]
 
 # Versions (evsynth.versions): `--config release=N` defines the release rule of version N
@@ -96,7 +94,9 @@ BASELINE_FILES = (
 # A manifest that no longer describes the figures on disk is removed: its figures job then
 # runs again (publishing from the cache) and the report after it.
 for manifest, why in sorted(stale_figures(RESULTS, DATASETS).items()):
-    print(f"evsynth: {manifest}: {why}; its figures are published again", file=sys.stderr)
+    print(
+        f"evsynth: {manifest}: {why}; its figures are published again", file=sys.stderr
+    )
     os.remove(manifest)
 
 

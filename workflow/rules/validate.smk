@@ -20,9 +20,7 @@ rule validate:
         python=PYTHON,
         script=f"{SCRIPTS}/validate.py",
         config=CONFIG_FILE,
-        reads=config_digest(
-            {k: CONFIG[k] for k in ("tables", "paths", "derived")}
-        ),
+        reads=config_digest({k: CONFIG[k] for k in ("tables", "paths", "derived")}),
     shell:
         "{params.python} {params.script} --config {params.config} "
         "--table {wildcards.table} --log {log}"
