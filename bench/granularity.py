@@ -75,7 +75,7 @@ def measure(n: int, kind: str) -> dict[str, float]:
 
 def main(n: int = 1000) -> list[str]:
     touch = measure(n, "touch")
-    python = measure(min(n, 200), "python")
+    python = measure(min(n, 100), "python")
     per_python = python["clean_s"] / python["jobs"]
     lines = [
         "### A Snakemake job per analysis: the floor, measured",

@@ -280,15 +280,13 @@ def _draw(task: tuple[dict[str, Any], Mapping[str, Any] | None, str, str]) -> di
     """Draw one analysis's figures into a staging folder and store them under ``key`` (in a
     worker); an error names the analysis."""
     from evsynth.cache import Store
-    from evsynth.parallel import collected_after
     from evsynth.plots.output import write_analysis_figures
 
     analysis, setting, store_dir, key = task
     store = Store(store_dir)
     staged = store.staging()
     try:
-        with collected_after():
-            write_analysis_figures(analysis, staged, setting)
+        write_analysis_figures(analysis, staged, setting)  # collects matplotlib's cycles itself
         return store.put_folder(key, staged)
     except EvsynthError:
         raise
