@@ -149,10 +149,14 @@ def test_make_release_and_what_changed_against_version_n(tmp_path: Path) -> None
         results / "analyses/outcomes.json"
     ).read_bytes()
     released_v1 = {p: (v1 / p).read_bytes() for p in info["files"]}
+    assert "Version 1 of 2026-01-01" in (v1 / "report.html").read_text(encoding="utf-8")
+    since_v1 = f"compared with version 1 of 2026-01-01 (data {info['data_hash'][:12]})"
 
     # The report now compares with version 1; a rerun of the unchanged review: same bytes.
     _ok(make("report", review))
     assert _record(review)["compared_with"]["number"] == 1
+    assert since_v1 in (results / "report.html").read_text(encoding="utf-8")
+    assert "Version 1" not in (results / "report.html").read_text(encoding="utf-8")
     assert "No change" in _changes(results / "report.html")
     first = (results / "report.html").read_bytes()
     out = _ok(make("report", review))
