@@ -11,7 +11,7 @@ from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: The subpackages the validation and analysis stages import besides the top-level modules.
-ENGINE_PARTS = ("io", "meta", "validate", "analysis", "schemas")
+ENGINE_PARTS = ("io", "meta", "validate", "analysis", "stages", "schemas")
 
 
 def library_sources(part: str = "engine", root: Path | str | None = None) -> list[str]:
