@@ -21,7 +21,7 @@ WORKFLOW = --cores $(CORES) --snakefile $(CURDIR)/Snakefile \
 	$(if $(COMPARE_WITH),--compare-with $(COMPARE_WITH))
 SNAKEMAKE = $(BIN)/snakemake -s $(CURDIR)/Snakefile --directory $(REVIEW) --cores $(CORES)
 
-.PHONY: report release check test lint bench clean-results
+.PHONY: report release archive check test lint bench clean-results
 
 ifndef EVSYNTH_ENV
 $(STAMP): pyproject.toml
@@ -36,6 +36,12 @@ report: $(STAMP)
 
 release: $(STAMP)
 	$(EVSYNTH) release $(REVIEW) $(WORKFLOW)
+
+# Snakemake's own report: the evidence summary and every figure and table of each analysis
+# with its caption, by analysis (results/gallery), with the run's provenance.
+archive: $(STAMP)
+	$(EVSYNTH) report $(REVIEW) $(WORKFLOW) -- --quiet rules
+	$(SNAKEMAKE) --quiet rules --report $(abspath $(REVIEW))/results/archive.zip
 
 # Validate a review's inputs and provenance, run it, and check it again.
 check: $(STAMP)
@@ -58,4 +64,4 @@ bench: $(STAMP)
 # Results can always be rebuilt (`make report`); released versions (results/versions) stay.
 clean-results:
 	rm -rf $(REVIEW)/results/analyses $(REVIEW)/results/figures $(REVIEW)/results/logs \
-		$(REVIEW)/results/cache
+		$(REVIEW)/results/cache $(REVIEW)/results/gallery

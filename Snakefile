@@ -12,10 +12,12 @@ include: "workflow/rules/analyse.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/release.smk"
+include: "workflow/rules/gallery.smk"
 
 
 # Every declared output, not only the report: a deleted processed table, results file or
-# manifest is rebuilt by the next run even when the report is up to date.
+# manifest is rebuilt by the next run even when the report is up to date; and the gallery
+# folders `snakemake --report` shows.
 rule all:
     default_target: True
     input:
@@ -26,3 +28,4 @@ rule all:
         results_of("manifest"),
         REPORT,
         f"{RESULTS}/report.json",
+        expand(f"{RESULTS}/gallery/{{dataset}}", dataset=DATASETS),

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
 from shipped_runs import build, computed, digest_tree, planned_jobs, snakemake
+
+from evsynth.validate.config import load_config
 
 pytestmark = pytest.mark.e2e
 
@@ -90,3 +93,32 @@ def test_changing_one_analysis_setting_recomputes_only_that_analysis(built: Path
     finally:
         config.write_text(original, encoding="utf-8")
         assert snakemake(built, "--quiet", "rules").returncode == 0
+
+
+def test_snakemake_report_holds_every_figure_and_table_by_analysis(built: Path) -> None:
+    """`snakemake --report x.zip`: the evidence summary, every figure the manifests list and
+    each analysis's tables, each with its caption, in a category per analysis."""
+    import zipfile
+
+    archive = built / "results/archive.zip"
+    out = snakemake(built, "--quiet", "rules", "--report", str(archive))
+    assert out.returncode == 0, out.stdout + out.stderr
+    names = zipfile.ZipFile(archive).namelist()
+    shown = {name.split("/raw/", 1)[1].split("/", 1)[1] for name in names if "/raw/" in name}
+    expected = {"report.html"}
+    for manifest in sorted((built / "results/figures").glob("*.figures.json")):
+        figures = json.loads(manifest.read_text(encoding="utf-8"))["figures"]
+        for name, figure in figures.items():
+            if name.endswith((".svg", ".png")):
+                expected.add(f"{figure['analysis']}/{name.removeprefix(figure['analysis'] + '.')}")
+    config = load_config(built / "config/config.yaml")
+    for analysis in config["analyses"]:
+        expected |= {f"{analysis}/pooled.csv", f"{analysis}/studies.csv"}
+    expected |= {f"{markers}/markers.csv" for markers in config["markers"]}
+    assert shown == expected
+    page = zipfile.ZipFile(archive).read("archive/report.html").decode("utf-8")
+    alt = (built / "results/figures/fractures-hip.forest.alt.txt").read_text("utf-8").strip()
+    assert json.dumps(alt.split(":")[0])[1:-1] in page
+    for spec in config["analyses"].values():
+        assert f'"analysis": {json.dumps(spec["title"])}' in page
+    assert '"Evidence summary"' in page

@@ -31,6 +31,7 @@ from evsynth.stages.figures import (
     read_index,
     write_figures,
 )
+from evsynth.stages.gallery import gallery_stage
 from evsynth.stages.release import release_stage
 from evsynth.stages.report import check_figures, report_record, report_stage
 from evsynth.stages.run import datasets, run_all
@@ -43,6 +44,7 @@ __all__ = [
     "check_figures",
     "datasets",
     "figures_stage",
+    "gallery_stage",
     "index_path_of",
     "published_path",
     "read_index",
