@@ -59,19 +59,32 @@ def problems_of(raw: Path) -> list[str]:
     return []
 
 
+#: The review's YAML files besides the config (a case holding one is of kind ``review``).
+REVIEW_YAML = ("report.yaml", "narrative.yaml")
+
+
 def case_kind(case: str) -> str:
-    """``config`` for a case with a config.yaml, else ``tables``."""
-    return "config" if (BAD / case / "config.yaml").exists() else "tables"
+    """``config`` for a case with a config.yaml, ``review`` for one with a report.yaml or
+    narrative.yaml, else ``tables``."""
+    if (BAD / case / "config.yaml").exists():
+        return "config"
+    if any((BAD / case / name).exists() for name in REVIEW_YAML):
+        return "review"
+    return "tables"
 
 
 def run_entry_point(
     script: str, args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch
 ) -> int:
-    """Run ``scripts/<script>`` in this process with ``args`` in ``cwd``; its exit code."""
+    """Run ``scripts/<script>`` (or ``-m evsynth``) in this process with ``args`` in ``cwd``;
+    its exit code."""
     monkeypatch.chdir(cwd)
     monkeypatch.setattr(sys, "argv", [script, *args])
     try:
-        runpy.run_path(str(ROOT / "scripts" / script), run_name="__main__")
+        if script == "evsynth":
+            runpy.run_module("evsynth", run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(str(ROOT / "scripts" / script), run_name="__main__")
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else 1
     return 0
@@ -106,6 +119,15 @@ def set_up_case(case: str, tmp_path: Path) -> tuple[str, list[str], list[Path]]:
         args += ["--table", "processed/fractures.csv", "--json", outputs[0]]
         args += ["--summary", outputs[1]]
         return "analyse.py", args, [tmp_path / "results"]
+    if case_kind(case) == "review":
+        from evsynth.cli import new_review
+
+        review = new_review(tmp_path / "review", "binary")
+        for name in REVIEW_YAML:
+            if (BAD / case / name).exists():
+                shutil.copyfile(BAD / case / name, review / "config" / name)
+        outputs = [review / "results", review / "data/processed"]
+        return "evsynth", ["check", "review"], outputs
     raw_copy(tmp_path, case)
     shutil.copytree(ROOT / "workflow" / "schemas", tmp_path / "schemas")
     for source in (BAD / case).glob("*.schema.yaml"):
@@ -116,7 +138,7 @@ def set_up_case(case: str, tmp_path: Path) -> tuple[str, list[str], list[Path]]:
 
 def test_corpus_is_large_enough() -> None:
     assert len(CASES) >= 25
-    assert {case_kind(c) for c in CASES} == {"config", "tables"}
+    assert {case_kind(c) for c in CASES} == {"config", "review", "tables"}
 
 
 def test_base_config_of_the_config_cases_is_valid(
@@ -135,6 +157,14 @@ def test_every_raw_table_and_schema_has_a_case() -> None:
     for table in RAW_TABLES:
         assert f"{table}.csv" in files, table
         assert f"{table}.schema.yaml" in files, table
+
+
+def test_every_review_yaml_file_has_cases() -> None:
+    """Syntax, bytes, duplicated and unknown keys and cross-references for each file."""
+    for name in REVIEW_YAML:
+        stem = name.removesuffix(".yaml")
+        kinds = {c.removeprefix(f"{stem}_") for c in CASES if (BAD / c / name).exists()}
+        assert {"syntax_error", "duplicate_key", "latin1_byte"} <= kinds, name
 
 
 def test_good_set_passes() -> None:
