@@ -9,6 +9,11 @@ class AnalysisInputError(EvsynthError, ValueError):
     """Inputs that cannot be analysed (non-positive variance, NaN, mismatched lengths)."""
 
 
+class NotEstimableError(AnalysisInputError):
+    """Valid data from which an estimate does not exist (no events in any study, say): the
+    analysis reports why instead of stopping the run."""
+
+
 class DataValidationError(EvsynthError):
     """A raw table or the config broke its schema; ``problems`` lists every finding."""
 

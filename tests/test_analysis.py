@@ -961,3 +961,49 @@ def test_pooled_results_are_typed_and_serialise(bcg: tuple[pd.DataFrame, dict]) 
     analyses = run_dataset("trials", rows, config)["analyses"]
     text = json.dumps(next(a for a in analyses if a["id"] == "tb-or-mh"))
     assert '"pi_note": "no prediction interval: fixed-effect model"' in text
+
+
+NO_EVENTS = (
+    row(2, "Ahmed2004", **counts(0, 40, 0, 41)),
+    row(3, "Hansen2011", **counts(0, 60, 0, 58)),
+)
+
+
+@pytest.mark.parametrize(
+    ("settings_", "reason"),
+    [
+        ({"model": "fixed", "fixed_method": "MH"}, "MH RR: the tables carry no information"),
+        (
+            {"measure": "OR", "model": "fixed", "fixed_method": "Peto"},
+            "Peto OR: the tables carry no information",
+        ),
+    ],
+)
+def test_no_events_anywhere_is_not_estimable_not_a_stop(
+    settings_: dict[str, Any], reason: str
+) -> None:
+    """Valid rows from which no pooled estimate exists: the analysis says why (the report
+    shows it) instead of stopping the whole run."""
+    result = run_analysis(frame(*NO_EVENTS), spec_of(**settings_))
+    assert result.overall is None and result.studies == ()
+    assert result.not_estimable is not None
+    assert result.not_estimable.startswith("the pooled estimate cannot be computed from 2 trials: ")
+    assert reason in result.not_estimable
+
+
+def test_no_control_events_gives_no_absolute_effect() -> None:
+    """A control risk of 0 (the median of trials without control events) has no absolute
+    effect to apply the ratio to; the pooled ratio (0.5 added, as metafor) is still given."""
+    result = run_analysis(frame(*NO_EVENTS), spec_of())
+    assert result.overall is not None and result.absolute is None
+
+
+def test_one_trial_and_identical_trials_are_analysed() -> None:
+    one = run_analysis(frame(FIVE[0]), spec_of())
+    assert one.overall is not None and one.overall.k == 1
+    assert one.egger_note == "not assessed: 1 trial (Egger's test needs 10)"
+    same = [row(i + 2, f"Same{2000 + i}", year=2000, **counts(9, 40, 12, 41)) for i in range(12)]
+    result = run_analysis(frame(*same), spec_of(moderators=["year"]))
+    assert result.overall is not None and result.overall.tau2 == 0.0
+    assert result.egger is None and result.egger_note is not None
+    assert result.egger_note.startswith("not estimable: ")

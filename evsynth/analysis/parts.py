@@ -224,7 +224,8 @@ def small_study(
     343:d4002)."""
     k = len(units)
     if k < spec["min_k_egger"]:
-        return None, None, f"not assessed: {k} trials (Egger's test needs {spec['min_k_egger']})"
+        trials = "1 trial" if k == 1 else f"{k} trials"
+        return None, None, f"not assessed: {trials} (Egger's test needs {spec['min_k_egger']})"
     yi, vi = [u.yi for u in units], [u.vi for u in units]
     method = spec["method"] if spec["model"] == "random" else "EE"
     try:
@@ -247,6 +248,8 @@ def _control_risk(units: Sequence[Unit], spec: Mapping[str, Any]) -> tuple[float
     if not risks:
         return None
     value = float(np.median(risks) if given["from"] == "median" else np.mean(risks))
+    if not 0.0 < value < 1.0:  # no events (or only events) in the controls: no risk to apply
+        return None
     trials = "1 included trial" if len(risks) == 1 else f"{len(risks)} included trials"
     return value, f"{given['from']} control-group risk of {trials} with counts"
 

@@ -30,7 +30,7 @@ from evsynth.analysis.words import (
     study_label,
     variable,
 )
-from evsynth.errors import AnalysisInputError
+from evsynth.errors import AnalysisInputError, NotEstimableError
 from evsynth.meta.fixed_effects import mantel_haenszel
 from evsynth.meta.heterogeneity import tau2_ci
 from evsynth.meta.pooling import FIELDS as POOL_FIELDS
@@ -144,6 +144,10 @@ def _labels_distinct(studies: list[Study]) -> list[Study]:
             s = Study(**{**s.__dict__, "label": f"{s.label} ({s.comparison})"})
         out.append(s)
     return out
+
+
+def _trials(units: list[Unit]) -> str:
+    return "1 trial" if len(units) == 1 else f"{len(units)} trials"
 
 
 def _weights(units: list[Unit], overall: Pooled) -> np.ndarray:
@@ -283,7 +287,16 @@ def run_analysis(rows: pd.DataFrame, spec: Mapping[str, Any]) -> AnalysisResult:
             not_estimable=f"no trial can be analysed ({reasons})",
         )
     units = _ordered(units)
-    overall = pooled(units, spec, log)
+    try:
+        overall = pooled(units, spec, log)
+    except NotEstimableError as error:  # valid rows, no estimate (e.g. no events anywhere)
+        return AnalysisResult(
+            **base,
+            studies=(),
+            excluded=tuple(left_out),
+            overall=None,
+            not_estimable=f"the pooled estimate cannot be computed from {_trials(units)}: {error}",
+        )
     z = float(stats.norm.ppf(0.5 + spec["level"] / 2))
     studies = _labels_distinct(
         [_study(u, spec, w, z, log) for u, w in zip(units, _weights(units, overall), strict=True)]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from evsynth.errors import AnalysisInputError
+from evsynth.errors import AnalysisInputError, NotEstimableError
 from evsynth.meta.effects import binary_effects
 
 ArrayLike = Sequence[float] | np.ndarray
@@ -64,7 +64,7 @@ def _result(
     level: float,
 ) -> FixedEffectResult:
     if not (np.isfinite(estimate) and np.isfinite(variance) and variance > 0):
-        raise AnalysisInputError(
+        raise NotEstimableError(
             f"{method} {measure}: the tables carry no information (no events in any study?)"
         )
     se = float(np.sqrt(variance))
@@ -148,7 +148,7 @@ def peto(
         variance_i = n1 * n2 * events * (n - events) / (n**2 * (n - 1))
     informative = variance_i > 0
     if not informative.any():
-        raise AnalysisInputError(
+        raise NotEstimableError(
             "Peto OR: the tables carry no information (no events, or only events, in every study)"
         )
     o_e = (a - expected)[informative]
