@@ -24,10 +24,11 @@ SNAKEMAKE = $(BIN)/snakemake -s $(CURDIR)/Snakefile --directory $(REVIEW) --core
 .PHONY: report release archive check test lint bench clean-results
 
 ifndef EVSYNTH_ENV
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c requirements.lock -e '.[dev,cluster]'
 	touch $(STAMP)
 endif
 
