@@ -60,6 +60,8 @@ lint: $(STAMP)
 	$(BIN)/mypy evsynth
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c requirements.lock -e '.[bench]'
 	$(BIN)/python -m bench
 
 # Results can always be rebuilt (`make report`); released versions (results/versions) stay.

@@ -20,7 +20,7 @@ def _split(requirement: str) -> tuple[str, str]:
 def test_environment_yml_matches_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = dict(_split(r) for r in project["dependencies"])
-    for extra in ("dev", "cluster"):
+    for extra in project["optional-dependencies"]:
         wanted.update(_split(r) for r in project["optional-dependencies"][extra])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = dict(_split(d) for d in env["dependencies"] if isinstance(d, str) and d not in ("pip",))
