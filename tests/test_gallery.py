@@ -106,5 +106,6 @@ def test_rst_escape_makes_markup_literal() -> None:
 
 
 def test_plain_table_orders_known_columns_first() -> None:
-    frame = plain_table([{"b": 1, "z": 2, "a": 3, "l": [1]}], ("a", "b", "q"))
-    assert list(frame.columns) == ["a", "b", "z"]
+    header, rows = plain_table([{"b": 1, "z": 2.5, "a": "+x", "l": [1]}, {"b": True}], ("a", "b"))
+    assert header == ["a", "b", "z"]
+    assert rows == [["'+x", "1", "2.5"], ["", "true", ""]]

@@ -19,16 +19,17 @@ per analysis (:class:`Captions` feeds the captions to the report's caption templ
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
+from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from evsynth.io.safe_io import read_processed, write_bytes_atomic, write_csv, write_text_atomic
+from evsynth.io.safe_io import format_cell, write_bytes_atomic, write_text_atomic
 
 #: The columns of ``studies.csv`` first, in this order, when the analysis has them; the
 #: study's other plain values follow in name order.
@@ -56,14 +57,36 @@ SHOWN = (".svg", ".png")
 CAPTIONS = "captions.json"
 
 
-def plain_table(records: list[Mapping[str, Any]], first: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per record: the columns of ``first`` it has, then its other plain (not list
-    or mapping) values in name order."""
+def plain_table(
+    records: list[Mapping[str, Any]], first: tuple[str, ...] = ()
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the CSV of ``records``: the columns of ``first`` they have, then
+    their other plain (not list or mapping) values in name order; cells as every CSV of the
+    pipeline writes them (:func:`evsynth.io.safe_io.format_cell`: formulas neutralised)."""
     rows = [{k: v for k, v in r.items() if not isinstance(v, (list, dict))} for r in records]
     present = {k for row in rows for k in row}
     columns = [c for c in first if c in present]
     columns += sorted(present - set(columns))
-    return pd.DataFrame(rows, columns=columns)
+    return columns, [[format_cell(row.get(c)) for c in columns] for row in rows]
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _summary_by_analysis(path: str | Path) -> tuple[list[str], dict[str, list[list[str]]]]:
+    """The summary CSV's header and its records grouped by analysis (its first column)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        grouped: dict[str, list[list[str]]] = defaultdict(list)
+        for record in reader:
+            grouped[record[0]].append(record)
+    return header, grouped
 
 
 def _figure_captions(figures_dir: Path, manifest: Mapping[str, Any]) -> dict[str, str]:
@@ -92,12 +115,14 @@ def gallery_stage(
     outdir: str | Path,
 ) -> dict[str, str]:
     """Write the gallery folder of one dataset (module docstring) into ``outdir`` (replaced
-    whole); the captions, ``{"analysis/file": caption}``."""
+    whole); the captions, ``{"analysis/file": caption}``. Linear in the analyses and files."""
     results = json.loads(Path(results_path).read_text(encoding="utf-8"))
     manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
-    summary = read_processed(summary_path)
+    header, summary = _summary_by_analysis(summary_path)
     figures_dir = Path(manifest_path).parent
-    figure_captions = _figure_captions(figures_dir, manifest)
+    figures: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for name, caption in _figure_captions(figures_dir, manifest).items():
+        figures[manifest["figures"][name]["analysis"]].append((name, caption))
     target = Path(outdir)
     shutil.rmtree(target, ignore_errors=True)
     captions: dict[str, str] = {}
@@ -105,30 +130,26 @@ def gallery_stage(
         aid, title = analysis["id"], analysis.get("title") or analysis["id"]
         folder = target / aid
         folder.mkdir(parents=True)
-        write_csv(summary[summary["analysis"] == aid], folder / "pooled.csv", durable=False)
+        _write(folder / "pooled.csv", _csv(header, summary.get(aid, [])))
         captions[f"{aid}/pooled.csv"] = (
             f"{title}: the pooled estimate overall and in each subgroup (studies, "
             "participants, estimate and confidence interval, p value, tau², I² and prediction "
             "interval)."
         )
-        write_csv(
-            plain_table(analysis.get("studies") or [], STUDY_COLUMNS),
-            folder / "studies.csv",
-            durable=False,
-        )
+        studies = plain_table(analysis.get("studies") or [], STUDY_COLUMNS)
+        _write(folder / "studies.csv", _csv(*studies))
         captions[f"{aid}/studies.csv"] = (
             f"{title}: each study's numbers, effect and confidence interval, weight, risk of "
             "bias and source."
         )
-        prefix = f"{aid}."
-        for name, caption in figure_captions.items():
-            if manifest["figures"][name]["analysis"] == aid and name.startswith(prefix):
-                _link(figures_dir / name, folder / name.removeprefix(prefix))
-                captions[f"{aid}/{name.removeprefix(prefix)}"] = caption
+        for name, caption in figures.get(aid, []):
+            short = name.removeprefix(f"{aid}.")
+            _link(figures_dir / name, folder / short)
+            captions[f"{aid}/{short}"] = caption
     for markers in results.get("markers") or []:
         folder = target / markers["id"]
         folder.mkdir(parents=True)
-        write_csv(plain_table(markers["markers"], ("marker",)), folder / "markers.csv")
+        _write(folder / "markers.csv", _csv(*plain_table(markers["markers"], ("marker",))))
         captions[f"{markers['id']}/markers.csv"] = (
             f"{markers.get('title') or markers['id']}: each marker's reported values, "
             "whether it is shown, and its source."
@@ -136,6 +157,12 @@ def gallery_stage(
     text = json.dumps(captions, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
     write_text_atomic(target / CAPTIONS, text, durable=False)
     return captions
+
+
+def _write(path: Path, text: str) -> None:
+    """A new file in the fresh gallery folder (the folder is the job's output: Snakemake
+    marks it incomplete until the job ends, so a plain write is enough)."""
+    path.write_text(text, encoding="utf-8", newline="")
 
 
 class Captions:
