@@ -109,7 +109,7 @@ class RowIndex:
         self._by_column: dict[str, dict[str | None, list[int]]] = {}
 
     def _column(self, column: str) -> dict[str | None, list[int]]:
-        from evsynth.analysis.select import _text  # the text a filter compares
+        from evsynth.analysis.words import value_key as _text  # the text a filter compares
 
         if column not in self._by_column:
             groups: dict[str | None, list[int]] = {}
@@ -125,7 +125,7 @@ class RowIndex:
 
     def positions(self, where: Mapping[str, Any]) -> list[int]:
         """Positions of the rows that pass ``where`` (column: value or list of values)."""
-        from evsynth.analysis.select import _text
+        from evsynth.analysis.words import value_key as _text
 
         chosen: set[int] | None = None
         for column, wanted in where.items():

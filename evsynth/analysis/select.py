@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from evsynth.analysis.model import Excluded
+from evsynth.analysis.words import value_key
 from evsynth.validate.config import COLUMNS_OF, input_kind
 
 PROVENANCE = ("source_url", "doi_or_pmid", "quote")
@@ -55,19 +56,9 @@ def matches(record: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
     values compare as text, so ``true`` matches a boolean True and 800 matches 800.0."""
     for column, wanted in where.items():
         options = wanted if isinstance(wanted, list) else [wanted]
-        if _text(record.get(column)) not in {_text(o) for o in options}:
+        if value_key(record.get(column)) not in {value_key(o) for o in options}:
             return False
     return True
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _given(record: Mapping[str, Any], columns: tuple[str, ...]) -> bool:
