@@ -137,10 +137,12 @@ def stray_temporaries(folder: Path, places: Sequence[str]) -> list[Path]:
 
 
 def _snakemake(snakefile: Path, folder: Path, *args: str) -> list[str]:
+    """Snakemake's command line, through :mod:`evsynth.snakemake_main` (which ends the
+    process when the run ends, not a second later)."""
     return [
         sys.executable,
         "-m",
-        "snakemake",
+        "evsynth.snakemake_main",
         "-s",
         str(snakefile),
         "--directory",

@@ -16,13 +16,20 @@ parser.add_argument("--config", default="config/config.yaml", help="the review's
 parser.add_argument("--output", default="results/report.html")
 parser.add_argument("--record", help="results/report.json: what the report embeds")
 parser.add_argument("--baseline", help="results/versions/N: the version compared with")
+parser.add_argument("--cache", help="results/cache: rendered analysis sections to reuse")
 parser.add_argument("--log")
 args = parser.parse_args()
 
 
 def main() -> None:
     config = load_config_cached(args.config)
-    report_stage(config, args.output, record=args.record, baseline=args.baseline or None)
+    report_stage(
+        config,
+        args.output,
+        record=args.record,
+        baseline=args.baseline or None,
+        cache=args.cache,
+    )
 
 
 run(main, args.log)

@@ -148,7 +148,7 @@ def snakemake_of(root_pid: int) -> psutil.Process | None:
             cmd = p.cmdline()
         except psutil.Error:
             continue
-        if "snakemake" in cmd[:3] and "--unlock" not in cmd:
+        if any("snakemake" in part for part in cmd[:3]) and "--unlock" not in cmd:
             return p
     return None
 

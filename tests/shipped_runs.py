@@ -70,6 +70,12 @@ def computed(project: Path, dataset: str) -> tuple[list[str], list[str]]:
     return analysed["computed"], drawn["drawn"]
 
 
+def rendered(project: Path) -> list[str]:
+    """The analyses whose report sections the last report rendered (the others were reused)."""
+    record = project / "results/cache/report.run.json"
+    return list(json.loads(record.read_text(encoding="utf-8"))["rendered"])
+
+
 def edit_first_hip_row(table: Path) -> None:
     text = table.read_text(encoding="utf-8")
     records = list(csv.reader(io.StringIO(text)))

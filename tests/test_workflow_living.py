@@ -15,6 +15,7 @@ from shipped_runs import (
     copy_project,
     digest_tree,
     edit_first_hip_row,
+    rendered,
     snakemake,
 )
 
@@ -76,6 +77,7 @@ def test_one_changed_count_recomputes_only_its_analysis(built: Path, tmp_path: P
     out = snakemake(project, "--quiet", "rules")
     assert out.returncode == 0, out.stderr
     assert computed(project, "fractures") == (["fractures-hip"], ["fractures-hip"])
+    assert rendered(project) == ["fractures-hip"]  # the report's other sections were reused
     clean = copy_project(tmp_path / "clean")
     edit_first_hip_row(clean / "data/raw/fractures.csv")
     assert snakemake(clean, "--quiet", "rules").returncode == 0

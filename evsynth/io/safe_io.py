@@ -20,12 +20,15 @@ import io
 import math
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where a table is read: the report and gallery need no pandas
+    import pandas as pd
 
 #: First characters that make a spreadsheet treat a text cell as a formula.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -79,9 +82,15 @@ def restore_text(value: str) -> str:
     return value
 
 
+def _pandas_missing(value: Any) -> bool:
+    """``pd.NA`` or ``pd.NaT`` (only possible once pandas has been imported)."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and (value is pandas.NA or value is pandas.NaT)
+
+
 def format_cell(value: Any) -> str:
     """The deterministic CSV text of one cell (text cells neutralised)."""
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None or _pandas_missing(value):
         return ""
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
@@ -130,6 +139,8 @@ def write_csv(frame: pd.DataFrame, path: str | Path, *, durable: bool = True) ->
 
 def _column(values: pd.Series) -> pd.Series:
     """Type one column of processed text: boolean, integer, float or text."""
+    import pandas as pd
+
     present = values.dropna()
     if present.empty:
         return pd.Series([None] * len(values), index=values.index, dtype=object)
@@ -155,6 +166,8 @@ def read_processed(path: str | Path) -> pd.DataFrame:
     columns ``Int64``, other numeric columns ``float64``, text columns ``object`` with ``None``
     for blank cells and the injection apostrophe removed.
     """
+    import pandas as pd
+
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     raw = raw.astype(object).where(raw != "", None)
     return pd.DataFrame({c: _column(raw[c]) for c in raw.columns}, index=raw.index)

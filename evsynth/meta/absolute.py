@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from scipy import stats
+from scipy import special
 
 from evsynth.errors import AnalysisInputError
 from evsynth.meta.effects import binary_effects
@@ -126,7 +126,7 @@ def risk_difference(
     if not 0 < level < 1:
         raise AnalysisInputError(f"level {level!r} must lie between 0 and 1")
     yi, vi = binary_effects([ai], [n1i], [ci], [n2i], "RD", to="none")
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = special.ndtri(0.5 + level / 2)  # scipy.stats.norm.ppf
     se = math.sqrt(vi[0])
     return RiskDifference(float(yi[0]), float(yi[0] - z * se), float(yi[0] + z * se), se)
 

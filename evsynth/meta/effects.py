@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from evsynth.errors import AnalysisInputError
 
@@ -220,6 +220,6 @@ def generic_effects(
         raise AnalysisInputError(f"{_where(name)}the CI of a {measure} must be positive")
     if (~(low < high)).any() or (~((low <= est) & (est <= high))).any():
         raise AnalysisInputError(f"{_where(name)}the CI must satisfy ci_low <= estimate <= ci_high")
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = special.ndtri(0.5 + level / 2)  # scipy.stats.norm.ppf
     width = np.log(high) - np.log(low) if ratio else high - low
     return EffectSizes(yi, (width / (2 * z)) ** 2)

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from evsynth import format as fmt
 from evsynth.report import changes as changes_mod
 from evsynth.report import conclusions, grade, rules
 from evsynth.report import context as ctx
 from evsynth.report.certainty import certainty_of
+from evsynth.report.fragments import Fragments, figures_by_analysis, results_digests
 from evsynth.report.settings import load_narrative, load_settings
 
 TEMPLATE = "report.html.j2"
+MACROS = "_macros.html.j2"
 
 
 def analysis_context(
@@ -565,25 +569,49 @@ def environment() -> Environment:
     return env
 
 
+@dataclass(frozen=True)
+class _Render:
+    """How the report renders an analysis's section: with the template's ``analysis_block``
+    macro (``macros``), reusing the stored section when a :class:`Fragments` store is given."""
+
+    macros: Any
+    fragments: Fragments | None = None
+
+    def section(
+        self, analysis_id: str, figures: Mapping[str, str], render: Callable[[], str]
+    ) -> Markup:
+        if self.fragments is None:
+            return Markup(render())  # the macro's own output, escaped as it was rendered
+        return self.fragments.section(analysis_id, figures, render)
+
+
 def _section_context(
     section: Mapping[str, Any],
     c: Mapping[str, Any],
-    figures: Mapping[str, str],
+    figures: Mapping[str, Mapping[str, str]],
     settings: Mapping[str, Any],
     narrative: Mapping[str, Any],
     review: Mapping[str, Any],
+    render: _Render,
 ) -> dict[str, Any]:
     analyses, certainties = c["analyses"], c["certainties"]
     marker = c["marker_sets"].get(section.get("markers", ""))
+
+    def block(a: str) -> Markup:
+        own = figures.get(a, {})
+        return render.section(
+            a,
+            own,
+            lambda: render.macros.analysis_block(
+                analysis_context(analyses[a], own, settings, certainties.get(a), review)
+            ),
+        )
+
     return {
         "id": section["id"],
         "heading": section["heading"],
         "intro": section.get("intro"),
-        "analyses": [
-            analysis_context(analyses[a], figures, settings, certainties.get(a), review)
-            for a in section.get("analyses") or []
-            if a in analyses
-        ],
+        "analyses": [block(a) for a in section.get("analyses") or [] if a in analyses],
         "markers": marker_context(marker, settings) if marker else None,
         "narrative": [narrative["blocks"][b] for b in section.get("narrative") or []],
         "figures": [],
@@ -596,24 +624,23 @@ def _sections(
     figures: Mapping[str, str],
     narrative: Mapping[str, Any],
     review: Mapping[str, Any],
+    render: _Render,
 ) -> list[dict[str, Any]]:
     """The review's sections, then "Other analyses": every analysis no section names, and any
-    figure no analysis claims, so every figure the config draws is reachable."""
+    figure no analysis claims, so every figure the config draws is reachable. Each analysis's
+    section is rendered by ``render`` (or reused from its cache)."""
+    grouped = figures_by_analysis(figures)
     out = [
-        _section_context(s, c, figures, settings, narrative, review) for s in settings["sections"]
+        _section_context(s, c, grouped, settings, narrative, review, render)
+        for s in settings["sections"]
     ]
     placed = {a for s in settings["sections"] for a in s.get("analyses") or []}
     rest = [a for a in c["analyses"] if a not in placed]
-    claimed = {
-        name
-        for a in c["analyses"]
-        for name in figures
-        if name.startswith(a + ".") and name.endswith(".svg")
-    }
+    claimed = {name for a in c["analyses"] for name in grouped.get(a, {}) if name.endswith(".svg")}
     loose = ctx.loose_figures(figures, claimed)
     if rest or loose:
         other = {"id": "other-analyses", "heading": "Other analyses", "analyses": rest}
-        section = _section_context(other, c, figures, settings, narrative, review)
+        section = _section_context(other, c, grouped, settings, narrative, review, render)
         section["figures"] = loose
         out.append(section)
     return out
@@ -748,6 +775,7 @@ def build_report(
     version: str,
     previous_version: Mapping[str, Any] | None = None,
     version_info: Mapping[str, Any] | None = None,
+    fragments: Fragments | None = None,
 ) -> str:
     """The evidence summary as one self-contained HTML document.
 
@@ -757,7 +785,9 @@ def build_report(
     ``config``: the review's validated config; ``version``: the data version, chosen by the
     caller; ``previous_version``: ``{"number", "date", "data_hash"}`` of the released version
     ``previous`` belongs to (None: the previous run); ``version_info``: the same mapping for
-    this report when it is a released version. No date is ever read from the clock.
+    this report when it is a released version; ``fragments``: the store of rendered analysis
+    sections to reuse and fill (:mod:`evsynth.report.fragments`), or None to render every
+    section. No date is ever read from the clock.
     """
     review = config["review"]
     c = conclusions_of(results, settings, review)
@@ -772,6 +802,8 @@ def build_report(
         previous_certainty=before["certainties"] if before else None,
         previous_version=previous_version,
     )
+    env = environment()
+    render = _Render(env.get_template(MACROS).module, fragments)
     footnotes: dict[str, str] = {}
     sof = [
         sof_row(
@@ -800,7 +832,7 @@ def build_report(
         if all(r["difference"].endswith(("fewer)", "more)")) for r in sof)
         else "Difference (95% CI)",
         "footnotes": [{"letter": v, "text": k} for k, v in footnotes.items()],
-        "sections": _sections(settings, c, figures, narrative, review),
+        "sections": _sections(settings, c, figures, narrative, review, render),
         "recommendations": c["recommendations"],
         "recommendation_narrative": narrative["blocks"].get("recommendation"),
         "claims": claim_rows(settings["claims"], analyses, c["marker_sets"], settings),
@@ -817,7 +849,7 @@ def build_report(
         ],
         "refnum": {r["id"]: i for i, r in enumerate(narrative["references"], 1)},
     }
-    return environment().get_template(TEMPLATE).render(context)
+    return env.get_template(TEMPLATE).render(context)
 
 
 # --- reading the inputs (scripts/report.py) -------------------------------------------------
@@ -831,7 +863,11 @@ def _add_to_digest(digest: Any, name: str, text: str) -> None:
         digest.update(part)
 
 
-def _read_results(folder: Path, digest: Any | None = None) -> dict[str, dict[str, Any]]:
+def _read_results(
+    folder: Path, digest: Any | None = None, texts: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """``{dataset: results}`` of the results files in ``folder``; each file's text is fed to
+    ``digest`` and kept in ``texts`` (by file name) when given."""
     out = {}
     for path in sorted(folder.glob("*.json")):
         text = path.read_text(encoding="utf-8")
@@ -840,6 +876,8 @@ def _read_results(folder: Path, digest: Any | None = None) -> dict[str, dict[str
             out[data["dataset"]] = data
             if digest is not None:
                 _add_to_digest(digest, f"results/{path.name}", text)
+            if texts is not None:
+                texts[path.name] = text
     return out
 
 
@@ -874,7 +912,8 @@ def load_inputs(
     are passed on to :func:`build_report`."""
     root = Path(results_dir)
     digest = hashlib.sha256()
-    results = _read_results(root / "analyses", digest)
+    results_texts: dict[str, str] = {}
+    results = _read_results(root / "analyses", digest, results_texts)
     figures = {}
     for p in _figure_files(root / "figures"):
         if p.name.endswith((".svg", ".alt.txt")):
@@ -888,9 +927,11 @@ def load_inputs(
         _add_to_digest(digest, "previous", "")
         previous = _read_results(Path(previous_dir), digest)
         _add_to_digest(digest, "previous version", json.dumps(previous_version, sort_keys=True))
+    yaml_texts = []
     for name, path in (("narrative", narrative), ("settings", settings)):
         text = Path(path).read_text(encoding="utf-8") if path and Path(path).exists() else ""
         _add_to_digest(digest, name, text)
+        yaml_texts.append(text)
     _add_to_digest(digest, "review", json.dumps(config["review"], sort_keys=True))
     narrative_data = load_narrative(narrative)
     settings_data = load_settings(settings, config, narrative_data)
@@ -904,4 +945,7 @@ def load_inputs(
         "version": digest.hexdigest()[:12],
         "previous_version": previous_version,
         "version_info": version_info,
+        # what the store of rendered sections keys them by (evsynth.report.fragments)
+        "yaml_texts": yaml_texts,
+        "results_digests": results_digests(root / "analyses", results_texts),
     }

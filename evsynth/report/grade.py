@@ -51,7 +51,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from scipy import optimize, stats
+from scipy import special
 
 from evsynth import format as fmt
 from evsynth.errors import AnalysisInputError, EvsynthError
@@ -457,7 +457,7 @@ def ois_binary(
         )
     p1, p2 = control_risk, control_risk * (1 - rrr)
     mean = (p1 + p2) / 2
-    z_a, z_b = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    z_a, z_b = special.ndtri(1 - alpha / 2), special.ndtri(power)  # scipy.stats.norm.ppf
     root = z_a * math.sqrt(2 * mean * (1 - mean)) + z_b * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
     n = root**2 / (p1 - p2) ** 2
     total = 2 * math.ceil(n)
@@ -480,6 +480,8 @@ def ois_continuous(
             "grade.imprecision.ois: difference and sd must be positive and alpha, power "
             f"between 0 and 1 (got {difference}, {sd}, {alpha}, {power})"
         )
+
+    from scipy import optimize, stats  # here: importing scipy.stats costs a second per report
 
     def shortfall(n: float) -> float:
         df = 2 * (n - 1)

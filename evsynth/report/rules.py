@@ -30,7 +30,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from scipy import stats
+from scipy import special
 
 from evsynth import format as fmt
 from evsynth.report.grade import Certainty
@@ -328,8 +328,10 @@ def dose_response_sentence(analysis: Mapping[str, Any], settings: Mapping[str, A
     per = float(dr.get("per") or 1)
     unit = f" {dr['unit']}" if dr.get("unit") else ""
     coef, se = dr["coef"][0], dr["se"][0]
-    z = float(stats.norm.ppf(0.5 + analysis.get("level", 0.95) / 2))
-    p = float(2 * stats.norm.sf(abs(coef / se)))
+    # the normal quantile and tail as scipy.stats.norm computes them (ndtri, ndtr), without
+    # importing scipy.stats (a second per report)
+    z = float(special.ndtri(0.5 + analysis.get("level", 0.95) / 2))
+    p = float(2 * special.ndtr(-abs(coef / se)))
     ratio = fmt.ratio(math.exp(per * coef))
     ci = fmt.interval(math.exp(per * (coef - z * se)), math.exp(per * (coef + z * se)))
     numbers = (

@@ -34,6 +34,7 @@ def release_stage(
         record=target / "report.json",
         baseline=baseline,
         version_info=info,
+        cache=Path(config["paths"]["results"]) / "cache",
     )
     analyses = Path(config["paths"]["results"]) / "analyses"
     for dataset in datasets(config):

@@ -65,6 +65,7 @@ def report_stage(
     record: str | Path | None = None,
     baseline: str | Path | None = None,
     version_info: Mapping[str, Any] | None = None,
+    cache: str | Path | None = None,
 ) -> Path:
     """Render the report from the review's results, figures, narrative and settings (written
     atomically: a failed run keeps the last good report).
@@ -75,6 +76,7 @@ def report_stage(
     write what the report embeds (:func:`report_record`). The figures are checked first
     (:func:`check_figures`)."""
     from evsynth.report import build_report, load_inputs
+    from evsynth.report.fragments import open_fragments
     from evsynth.versions import read_version
 
     paths = config["paths"]
@@ -91,6 +93,11 @@ def report_stage(
         previous_version=previous_version,
         version_info=dict(version_info) if version_info is not None else None,
     )
+    fragments = (
+        open_fragments(cache, config, inputs["yaml_texts"], inputs["results_digests"])
+        if cache is not None
+        else None
+    )
     html = build_report(
         inputs["results"],
         inputs["figures"],
@@ -101,8 +108,11 @@ def report_stage(
         version=inputs["version"],
         previous_version=inputs["previous_version"],
         version_info=inputs["version_info"],
+        fragments=fragments,
     )
     write_text_atomic(output, html)
+    if fragments is not None and cache is not None:
+        fragments.finish(Path(cache) / "report.run.json")
     if record is not None:
         text = report_record(results, html, inputs["version"], figures, previous_version)
         write_text_atomic(record, text)

@@ -53,4 +53,5 @@ def run_all(config: Mapping[str, Any], workers: int = 1) -> Path:
         results / "report.html",
         record=results / "report.json",
         baseline=baseline(results),
+        cache=cache,
     )

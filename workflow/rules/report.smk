@@ -3,7 +3,9 @@
 # as an input: the last released one, or the one named with `--config compare_with=N`. The
 # report checks every figure against the results it shows and records what it embeds in
 # results/report.json. Both are flagged update(): when this job fails, Snakemake restores
-# the last good report instead of deleting it.
+# the last good report instead of deleting it. Each analysis's rendered section is kept in
+# results/cache/report/ under the SHA-256 of what it shows (evsynth.report.fragments): a
+# changed count renders only its analysis's section again.
 
 
 rule report:
@@ -33,7 +35,8 @@ rule report:
         python=PYTHON,
         scripts=SCRIPTS,
         baseline=BASELINE or "",
+        cache=CACHE,
     shell:
         "{params.python} {params.scripts}/report.py --config {input.config} "
         "--output {output.report} --record {output.record} "
-        "--baseline '{params.baseline}' --log {log}"
+        "--baseline '{params.baseline}' --cache {params.cache} --log {log}"
