@@ -52,8 +52,20 @@ def machine() -> str:
     return f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def commit() -> str:
+    """The checkout's commit (and whether it has uncommitted changes), for the record."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + (" with uncommitted changes" if git("status", "--porcelain") else "")
+
+
 def main() -> None:
-    lines = ["# Benchmark results", "", f"Machine: {machine()}", ""]
+    lines = ["# Benchmark results", "", f"Machine: {machine()}", f"Commit: {commit()}", ""]
     for n, k in [(20_000, 20), (100_000, 5), (20_000, 100)]:
         report = engine.run(n, k)
         lines += [
