@@ -5,9 +5,11 @@ count recomputed (the cache's records).
 
 Memory: ``peak_rss_mb`` is the largest resident set of any single process of the run
 (``ru_maxrss`` of the children of a wrapper process that runs only this ``make``: the kernel's
-exact peak of the largest descendant). ``peak_tree_rss_mb`` is the largest sum of the
-resident sets of the whole process tree, sampled every 0.1 s with psutil (pages that forked
-workers share are counted in each: an upper bound).
+exact peak of the largest descendant). ``peak_tree_pss_mb`` is the largest memory of the
+whole process tree, sampled every 0.1 s with psutil as the sum of the proportional set sizes
+(PSS: a page shared by n processes, as a pool's forked workers share their parent's, counts
+1/n in each), and ``peak_tree_rss_mb`` the largest plain sum of resident sets (shared pages
+counted in every process that maps them: an upper bound).
 
 Each timed run starts after ``os.sync()``, so the disk write-back of what the previous run
 wrote is not counted in the next. The review runs this checkout's evsynth (``PYTHONPATH``) in
@@ -54,8 +56,8 @@ def make_report(review: Path) -> list[str]:
 
 
 def timed_run(command: list[str]) -> dict[str, Any]:
-    """Wall seconds, peak RSS of the largest process and sampled peak RSS of the process tree
-    (MB) of one command."""
+    """Wall seconds, peak RSS of the largest process and the sampled peak PSS and RSS sum of
+    the process tree (MB) of one command (module docstring)."""
     os.sync()
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as log:  # a pipe could fill
         start = time.perf_counter()
@@ -66,18 +68,19 @@ def timed_run(command: list[str]) -> dict[str, Any]:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        tree_peak = 0
+        tree_peak = pss_peak = 0
         wrapper = psutil.Process(proc.pid)
         while proc.poll() is None:
             try:
                 members = [wrapper, *wrapper.children(recursive=True)]
             except psutil.NoSuchProcess:
                 break
-            total = 0
+            rss = pss = 0
             for member in members:
-                with contextlib.suppress(psutil.NoSuchProcess):  # ended since the listing
-                    total += member.memory_info().rss
-            tree_peak = max(tree_peak, total)
+                with contextlib.suppress(psutil.Error):  # ended since the listing
+                    info = member.memory_full_info()
+                    rss, pss = rss + info.rss, pss + info.pss
+            tree_peak, pss_peak = max(tree_peak, rss), max(pss_peak, pss)
             time.sleep(0.1)
         proc.wait()
         seconds = time.perf_counter() - start
@@ -89,6 +92,7 @@ def timed_run(command: list[str]) -> dict[str, Any]:
         "seconds": seconds,
         "peak_rss_mb": int(output.strip().splitlines()[-1]) / 1024,
         "peak_tree_rss_mb": tree_peak / 2**20,
+        "peak_tree_pss_mb": pss_peak / 2**20,
         "output": output,
     }
 
@@ -151,8 +155,9 @@ def run(
 
 def _mb(run: dict[str, Any]) -> str:
     return (
-        f"peak RSS {run['peak_rss_mb']:.0f} MB (largest process), "
-        f"{run['peak_tree_rss_mb']:.0f} MB (process tree)"
+        f"peak RSS {run['peak_rss_mb']:.0f} MB (largest process); process tree "
+        f"{run['peak_tree_pss_mb']:.0f} MB PSS ({run['peak_tree_rss_mb']:.0f} MB summing "
+        "each process's RSS)"
     )
 
 
@@ -199,6 +204,10 @@ def markdown(large: dict[str, Any], huge: dict[str, Any] | None) -> list[str]:
         f"| one count changed | {large['changed']['seconds']:.1f} s | ≤ 10 s | "
         f"{_mb(large['changed'])} |",
         "",
+        "- Memory: the largest process is the kernel's exact peak (`ru_maxrss`); the process "
+        "tree (make, Snakemake, its jobs and their pools) is sampled every 0.1 s, as PSS "
+        "(the pages a pool's forked workers share with their parent counted once) and as "
+        "the plain sum of each process's RSS (counted in each: an upper bound).",
         f"- Jobs of the clean run (each with its imports): {_jobs(large['clean_jobs'])}.",
         f"- Jobs after one count changed (outcome {large['changed_outcome']}): "
         f"{_jobs(large['changed_jobs'])}.",

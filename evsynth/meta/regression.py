@@ -266,6 +266,88 @@ def _pseudo_r2(
     return 100 * max(0.0, (tau2_null - tau2) / tau2_null)
 
 
+def _checked_inputs(
+    yi: Sequence[float] | np.ndarray,
+    vi: Sequence[float] | np.ndarray,
+    method: str,
+    ci_method: str,
+    level: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``yi`` and ``vi`` as float arrays, after checking them and the settings: a clear
+    error names the first value or setting that cannot enter a meta-regression."""
+    if method not in REGRESSION_METHODS:
+        raise AnalysisInputError(
+            f"meta-regression method {method!r} is not one of {REGRESSION_METHODS}"
+        )
+    if ci_method not in CI_METHODS:
+        raise AnalysisInputError(
+            f"meta-regression ci_method {ci_method!r} is not one of {CI_METHODS}"
+        )
+    if not 0 < level < 1:
+        raise AnalysisInputError(f"level {level!r} must lie between 0 and 1")
+    arrays = as_float_arrays(None, yi=yi, vi=vi)
+    y, v = arrays["yi"], arrays["vi"]
+    for label, values in (("yi", y), ("vi", v)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise AnalysisInputError(
+                f"meta-regression: {label}[{bad[0]}] is {values[bad[0]]}, not a finite number"
+            )
+    if (v <= 0).any():
+        i = int(np.flatnonzero(v <= 0)[0])
+        raise AnalysisInputError(f"meta-regression: vi[{i}] = {v[i]} is not positive")
+    return y, v
+
+
+@dataclass(frozen=True)
+class _Omnibus:
+    """The coefficients' p values and the omnibus test of the moderators (QM)."""
+
+    p_values: np.ndarray
+    qm: float
+    df: int
+    df_residual: float  # the F test's denominator df (NaN for the χ² test)
+    p_value: float
+
+
+def _omnibus(
+    beta: np.ndarray,
+    vcov: np.ndarray,
+    statistic: np.ndarray,
+    ci_method: str,
+    df_resid: int,
+) -> _Omnibus:
+    """Wald tests of each coefficient and QM of every slope (the intercept alone for an
+    intercept-only model, metafor's ``btt``): z and χ²(m) for ``ci_method="z"``; t(k − p)
+    and F(m, k − p) = QM/m for the Knapp–Hartung methods (metafor ``test="knha"``)."""
+    p = len(beta)
+    tested = slice(1, p) if p > 1 else slice(0, 1)
+    m = max(p - 1, 1)
+    qm = float(beta[tested] @ np.linalg.solve(vcov[tested, tested], beta[tested]))
+    if ci_method == "z":
+        p_values = 2 * stats.norm.sf(np.abs(statistic))
+        return _Omnibus(p_values, qm, m, float("nan"), float(stats.chi2.sf(qm, m)))
+    p_values = 2 * stats.t.sf(np.abs(statistic), df_resid)
+    qm = qm / m
+    return _Omnibus(p_values, qm, m, float(df_resid), float(stats.f.sf(qm, m, df_resid)))
+
+
+def _residual_heterogeneity(
+    x: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float, method: str
+) -> tuple[float, float, float]:
+    """QE (the test for residual heterogeneity), I² and H², as metafor computes them: from QE
+    for an equal-effects model; otherwise from tau² and the "typical" within-study variance
+    (k − p)/tr(P), ``i2def = "1"``."""
+    df_resid = x.shape[0] - x.shape[1]
+    p_fe = _p_matrix(x, 1 / v)
+    qe = max(0.0, float(y @ p_fe @ y))
+    if method == "EE":
+        i2 = 100 * max(0.0, (qe - df_resid) / qe) if qe > 0 else 0.0
+        return qe, i2, qe / df_resid
+    typical = df_resid / np.trace(p_fe)
+    return qe, 100 * tau2 / (tau2 + typical), (tau2 + typical) / typical
+
+
 def meta_regression(
     yi: Sequence[float] | np.ndarray,
     vi: Sequence[float] | np.ndarray,
@@ -288,27 +370,7 @@ def meta_regression(
     converge in MAX_ITER steps; tau² is then the global maximum of the (restricted)
     likelihood found by a grid and Brent search (metafor stops with an error instead).
     """
-    if method not in REGRESSION_METHODS:
-        raise AnalysisInputError(
-            f"meta-regression method {method!r} is not one of {REGRESSION_METHODS}"
-        )
-    if ci_method not in CI_METHODS:
-        raise AnalysisInputError(
-            f"meta-regression ci_method {ci_method!r} is not one of {CI_METHODS}"
-        )
-    if not 0 < level < 1:
-        raise AnalysisInputError(f"level {level!r} must lie between 0 and 1")
-    arrays = as_float_arrays(None, yi=yi, vi=vi)
-    y, v = arrays["yi"], arrays["vi"]
-    for label, values in (("yi", y), ("vi", v)):
-        bad = np.flatnonzero(~np.isfinite(values))
-        if len(bad):
-            raise AnalysisInputError(
-                f"meta-regression: {label}[{bad[0]}] is {values[bad[0]]}, not a finite number"
-            )
-    if (v <= 0).any():
-        i = int(np.flatnonzero(v <= 0)[0])
-        raise AnalysisInputError(f"meta-regression: vi[{i}] = {v[i]} is not positive")
+    y, v = _checked_inputs(yi, vi, method, ci_method, level)
     x, labels = design_matrix(moderators, len(y), names)
     k, p = x.shape
     if k <= p:
@@ -330,30 +392,8 @@ def meta_regression(
     se = np.sqrt(np.diag(vcov))
     statistic = beta / se
     crit = _critical(ci_method, level, df_resid)
-    # QM tests every slope; the intercept alone for an intercept-only model (metafor's btt).
-    tested = slice(1, p) if p > 1 else slice(0, 1)
-    m = max(p - 1, 1)
-    qm = float(beta[tested] @ np.linalg.solve(vcov[tested, tested], beta[tested]))
-    if ci_method == "z":
-        p_values = 2 * stats.norm.sf(np.abs(statistic))
-        qm_p = float(stats.chi2.sf(qm, m))
-        qm_df_residual = float("nan")
-    else:
-        p_values = 2 * stats.t.sf(np.abs(statistic), df_resid)
-        qm = qm / m
-        qm_p = float(stats.f.sf(qm, m, df_resid))
-        qm_df_residual = float(df_resid)
-
-    p_fe = _p_matrix(x, 1 / v)
-    qe = max(0.0, float(y @ p_fe @ y))
-    if method == "EE":
-        # metafor for equal-effects models: I² and H² from QE.
-        i2 = 100 * max(0.0, (qe - df_resid) / qe) if qe > 0 else 0.0
-        h2 = qe / df_resid
-    else:
-        typical = df_resid / np.trace(p_fe)  # metafor's "typical" variance, i2def = "1"
-        i2 = 100 * tau2 / (tau2 + typical)
-        h2 = (tau2 + typical) / typical
+    omnibus = _omnibus(beta, vcov, statistic, ci_method, df_resid)
+    qe, i2, h2 = _residual_heterogeneity(x, y, v, tau2, method)
     r2 = _pseudo_r2(y, v, tau2, qe, k, p, method)
     return MetaRegressionResult(
         coef=beta,
@@ -361,13 +401,13 @@ def meta_regression(
         statistic=statistic,
         ci_low=beta - crit * se,
         ci_high=beta + crit * se,
-        p_value=p_values,
+        p_value=omnibus.p_values,
         vcov=vcov,
         names=labels,
-        qm=qm,
-        qm_df=m,
-        qm_df_residual=qm_df_residual,
-        qm_pvalue=qm_p,
+        qm=omnibus.qm,
+        qm_df=omnibus.df,
+        qm_df_residual=omnibus.df_residual,
+        qm_pvalue=omnibus.p_value,
         tau2=float(tau2),
         r2=float(r2),
         i2=float(i2),

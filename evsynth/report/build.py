@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from evsynth import format as fmt
+from evsynth.io.safe_io import parse_json
 from evsynth.report import changes as changes_mod
 from evsynth.report import conclusions, grade, rules
 from evsynth.report import context as ctx
@@ -41,35 +42,6 @@ def analysis_context(
     pooled = analysis["overall"]
     columns = [c for c in settings["trial_columns"] if any(c in s for s in analysis["studies"])]
     variables = analysis.get("variables") or {}
-    subgroups = [
-        {
-            "title": sub.get("title", key),
-            "lines": [ctx.pooled_line(analysis, g, g["group"]) for g in sub["groups"]],
-            "test": rules.subgroup_test(sub),
-            "sentence": rules.subgroup_sentence(analysis, key, settings),
-            "group_sentences": [
-                rules.group_sentence(analysis, g, settings, review) for g in sub["groups"]
-            ],
-            "missing": list(sub.get("missing") or []),
-        }
-        for key, sub in _in_order(analysis.get("subgroups"), analysis.get("subgroup_order"))
-    ]
-    regressions = [
-        {
-            "title": reg.get("title", key),
-            "sentence": rules.regression_sentence(analysis, reg, settings),
-            "rows": ctx.regression_table(analysis, reg),
-        }
-        for key, reg in _in_order(analysis.get("meta_regression"), analysis.get("moderator_order"))
-    ]
-    sensitivity = [
-        {
-            "title": s["title"],
-            "note": s.get("note"),
-            "line": ctx.pooled_line(analysis, s["pooled"], s["title"]) if s.get("pooled") else None,
-        }
-        for s in analysis.get("sensitivity") or []
-    ]
     return {
         "id": analysis["id"],
         "anchor": "analysis-" + analysis["id"],
@@ -87,9 +59,9 @@ def analysis_context(
         "sentence": rules.effect_sentence(analysis, cert, settings, review)
         if pooled and cert
         else None,
-        "subgroups": subgroups,
-        "regressions": regressions,
-        "sensitivity": sensitivity,
+        "subgroups": _subgroup_contexts(analysis, settings, review),
+        "regressions": _regression_contexts(analysis, settings),
+        "sensitivity": _sensitivity_contexts(analysis),
         "egger_note": analysis.get("egger_note"),
         "dose_sentence": rules.dose_response_sentence(analysis, settings),
         "egger": fmt.p_value((analysis.get("egger") or {}).get("p_value"))
@@ -103,6 +75,52 @@ def analysis_context(
         "excluded": [{**e, "anchor": ctx.anchor(e["row_id"])} for e in analysis["excluded"]],
         "figures": ctx.analysis_figures(analysis, figures),
     }
+
+
+def _subgroup_contexts(
+    analysis: Mapping[str, Any], settings: Mapping[str, Any], review: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Each subgroup analysis in the review's order: its pooled lines, the test for subgroup
+    differences, its sentences and the trials it could not place."""
+    return [
+        {
+            "title": sub.get("title", key),
+            "lines": [ctx.pooled_line(analysis, g, g["group"]) for g in sub["groups"]],
+            "test": rules.subgroup_test(sub),
+            "sentence": rules.subgroup_sentence(analysis, key, settings),
+            "group_sentences": [
+                rules.group_sentence(analysis, g, settings, review) for g in sub["groups"]
+            ],
+            "missing": list(sub.get("missing") or []),
+        }
+        for key, sub in _in_order(analysis.get("subgroups"), analysis.get("subgroup_order"))
+    ]
+
+
+def _regression_contexts(
+    analysis: Mapping[str, Any], settings: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Each meta-regression in the review's order: its sentence and coefficient table."""
+    return [
+        {
+            "title": reg.get("title", key),
+            "sentence": rules.regression_sentence(analysis, reg, settings),
+            "rows": ctx.regression_table(analysis, reg),
+        }
+        for key, reg in _in_order(analysis.get("meta_regression"), analysis.get("moderator_order"))
+    ]
+
+
+def _sensitivity_contexts(analysis: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each sensitivity analysis: its pooled line, or the note saying why it has none."""
+    return [
+        {
+            "title": s["title"],
+            "note": s.get("note"),
+            "line": ctx.pooled_line(analysis, s["pooled"], s["title"]) if s.get("pooled") else None,
+        }
+        for s in analysis.get("sensitivity") or []
+    ]
 
 
 def _in_order(items: Mapping[str, Any] | None, order: Any) -> list[tuple[str, Any]]:
@@ -764,6 +782,42 @@ def sof_caption(
     return f"{head} {risks}{start}." if sof else head
 
 
+def sof_rows(
+    settings: Mapping[str, Any],
+    c: Mapping[str, Any],
+    footnotes: dict[str, str],
+    review: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """The Summary of Findings rows of the outcomes ``sof`` names, in its order; each
+    downgrade's explanation is added to ``footnotes`` (text → letter)."""
+    analyses, certainties = c["analyses"], c["certainties"]
+    return [
+        sof_row(
+            analyses[a],
+            certainties.get(a),
+            rules.effect_statement(analyses[a], certainties[a], settings, review)
+            if a in certainties
+            else "",
+            footnotes,
+            review,
+        )
+        for a in settings["sof"]
+        if a in analyses
+    ]
+
+
+def narrative_references(narrative: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The narrative's references with their checked links (an unsafe URL is dropped)."""
+    return [
+        {
+            **r,
+            "url": r.get("url") if ctx.source_links(r.get("url")) else None,
+            "links": ctx.citation_links(r.get("doi_or_pmid")),
+        }
+        for r in narrative["references"]
+    ]
+
+
 def build_report(
     results: Mapping[str, Mapping[str, Any]],
     figures: Mapping[str, str],
@@ -805,19 +859,7 @@ def build_report(
     env = environment()
     render = _Render(env.get_template(MACROS).module, fragments)
     footnotes: dict[str, str] = {}
-    sof = [
-        sof_row(
-            analyses[a],
-            certainties.get(a),
-            rules.effect_statement(analyses[a], certainties[a], settings, review)
-            if a in certainties
-            else "",
-            footnotes,
-            review,
-        )
-        for a in settings["sof"]
-        if a in analyses
-    ]
+    sof = sof_rows(settings, c, footnotes, review)
     context = {
         "version": version,
         "edition": edition(version, version_info, changes),
@@ -839,14 +881,7 @@ def build_report(
         "changes": changes,
         "provenance": provenance_rows(results),
         "trial_refs": trial_references(results),
-        "narrative_refs": [
-            {
-                **r,
-                "url": r.get("url") if ctx.source_links(r.get("url")) else None,
-                "links": ctx.citation_links(r.get("doi_or_pmid")),
-            }
-            for r in narrative["references"]
-        ],
+        "narrative_refs": narrative_references(narrative),
         "refnum": {r["id"]: i for i, r in enumerate(narrative["references"], 1)},
     }
     return env.get_template(TEMPLATE).render(context)
@@ -871,7 +906,7 @@ def _read_results(
     out = {}
     for path in sorted(folder.glob("*.json")):
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text)
+        data = parse_json(text)
         if isinstance(data, dict) and "analyses" in data and "dataset" in data:
             out[data["dataset"]] = data
             if digest is not None:

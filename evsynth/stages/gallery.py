@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from evsynth.io.safe_io import format_cell, write_bytes_atomic, write_text_atomic
+from evsynth.io.safe_io import format_cell, parse_json, write_bytes_atomic, write_text_atomic
 
 #: The columns of ``studies.csv`` first, in this order, when the analysis has them; the
 #: study's other plain values follow in name order.
@@ -116,7 +116,7 @@ def gallery_stage(
 ) -> dict[str, str]:
     """Write the gallery folder of one dataset (module docstring) into ``outdir`` (replaced
     whole); the captions, ``{"analysis/file": caption}``. Linear in the analyses and files."""
-    results = json.loads(Path(results_path).read_text(encoding="utf-8"))
+    results = parse_json(Path(results_path).read_text(encoding="utf-8"))
     manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
     header, summary = _summary_by_analysis(summary_path)
     figures_dir = Path(manifest_path).parent
