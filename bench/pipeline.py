@@ -6,7 +6,7 @@ count recomputed (the cache's records).
 Memory: ``peak_rss_mb`` is the largest resident set of any single process of the run
 (``ru_maxrss`` of the children of a wrapper process that runs only this ``make``: the kernel's
 exact peak of the largest descendant). ``peak_tree_pss_mb`` is the largest memory of the
-whole process tree, sampled every 0.1 s with psutil as the sum of the proportional set sizes
+whole process tree, sampled every 0.5 s with psutil as the sum of the proportional set sizes
 (PSS: a page shared by n processes, as a pool's forked workers share their parent's, counts
 1/n in each), and ``peak_tree_rss_mb`` the largest plain sum of resident sets (shared pages
 counted in every process that maps them: an upper bound).
@@ -35,6 +35,11 @@ from bench.review import FIGURES, change_one_count, write_review
 
 ROOT = Path(__file__).resolve().parent.parent
 CORES = 2
+#: How often the process tree's memory is sampled. Reading a process's PSS makes the kernel
+#: walk its page tables: sampled every 0.1 s, the sampler took 0.7 s of CPU during a 9.7 s
+#: run on 2 cores and slowed it; every 0.5 s it takes a fifth of that, and the peaks (a job's
+#: pool, the report) last seconds.
+SAMPLE_SECONDS = 0.5
 
 #: Runs one command and prints the peak RSS (KB) of its largest descendant: the wrapper has
 #: no other children, so RUSAGE_CHILDREN covers exactly this run.
@@ -81,7 +86,7 @@ def timed_run(command: list[str]) -> dict[str, Any]:
                     info = member.memory_full_info()
                     rss, pss = rss + info.rss, pss + info.pss
             tree_peak, pss_peak = max(tree_peak, rss), max(pss_peak, pss)
-            time.sleep(0.1)
+            time.sleep(SAMPLE_SECONDS)
         proc.wait()
         seconds = time.perf_counter() - start
         log.seek(0)
@@ -205,9 +210,10 @@ def markdown(large: dict[str, Any], huge: dict[str, Any] | None) -> list[str]:
         f"{_mb(large['changed'])} |",
         "",
         "- Memory: the largest process is the kernel's exact peak (`ru_maxrss`); the process "
-        "tree (make, Snakemake, its jobs and their pools) is sampled every 0.1 s, as PSS "
-        "(the pages a pool's forked workers share with their parent counted once) and as "
-        "the plain sum of each process's RSS (counted in each: an upper bound).",
+        "tree (make, Snakemake, its jobs and their pools) is sampled every "
+        f"{SAMPLE_SECONDS} s, as PSS (the pages a pool's forked workers share with their "
+        "parent counted once) and as the plain sum of each process's RSS (counted in each: "
+        "an upper bound).",
         f"- Jobs of the clean run (each with its imports): {_jobs(large['clean_jobs'])}.",
         f"- Jobs after one count changed (outcome {large['changed_outcome']}): "
         f"{_jobs(large['changed_jobs'])}.",
