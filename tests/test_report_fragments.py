@@ -5,6 +5,7 @@ the results is rendered again, never trusted."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -140,12 +141,14 @@ def test_an_index_that_does_not_describe_the_results_is_not_trusted(review: Path
     """The report refuses such results outright (check_figures); the store, on its own, keys
     no section by an index that does not describe the results text it is given."""
     folder = review / "results/analyses"
-    text = (folder / "trials.json").read_text(encoding="utf-8")
-    digests = results_digests(folder, {"trials.json": text})
+    data = (folder / "trials.json").read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    digests = results_digests(folder, {"trials.json": sha256})
     index = json.loads((folder / "trials.index.json").read_text(encoding="utf-8"))
     assert digests == {e["id"]: e["data"] for e in index["entries"]} and "tb" in digests
-    assert results_digests(folder, {"trials.json": text + " "}) == {}
-    assert results_digests(folder, {"absent.json": text}) == {}
+    other = hashlib.sha256(data + b" ").hexdigest()
+    assert results_digests(folder, {"trials.json": other}) == {}
+    assert results_digests(folder, {"absent.json": sha256}) == {}
 
 
 def test_figures_are_grouped_by_the_analysis_their_name_starts_with() -> None:

@@ -50,19 +50,19 @@ def figures_by_analysis(figures: Mapping[str, str]) -> dict[str, dict[str, str]]
     return grouped
 
 
-def results_digests(folder: str | Path, texts: Mapping[str, str]) -> dict[str, str]:
+def results_digests(folder: str | Path, hashes: Mapping[str, str]) -> dict[str, str]:
     """``{analysis id: SHA-256 of its results}`` from the results indexes in ``folder``, for
-    the datasets whose index describes the results text the report read (``texts``: ``{file
-    name: text}``); an index that does not (an interrupted or hand-edited run) contributes
-    nothing, and those sections are rendered."""
+    the datasets whose index describes the results file the report read (``hashes``: ``{file
+    name: SHA-256 of the bytes read}``); an index that does not (an interrupted or
+    hand-edited run) contributes nothing, and those sections are rendered."""
     out: dict[str, str] = {}
-    for name, text in texts.items():
+    for name, sha256 in hashes.items():
         index_path = Path(folder) / name.replace(".json", ".index.json")
         try:
             index = json.loads(index_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if index.get("results_sha256") != hashlib.sha256(text.encode("utf-8")).hexdigest():
+        if index.get("results_sha256") != sha256:
             continue
         out.update({entry["id"]: entry["data"] for entry in index.get("entries", [])})
     return out
