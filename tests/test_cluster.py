@@ -55,8 +55,8 @@ def test_workflow_on_local_slurm_matches_local_run() -> None:
 
 def test_the_1000_outcome_review_on_local_slurm_in_grouped_jobs(tmp_path: Path) -> None:
     """Byte-identical results on SLURM and locally; the profile's groups submit fewer SLURM
-    jobs than the Snakemake jobs of the local run (validation in one, each dataset's analyse
-    and figures in one)."""
+    jobs than the Snakemake jobs of the local run (validation in one, each dataset's analyse,
+    figures and gallery in one)."""
     review = write_review(tmp_path / "review", 1000, 20, shown=10)
     out = _run_on_slurm(review)
     times = re.search(r"TIMES: slurm_jobs=(\d+) slurm_seconds=\S+ local_jobs=(\d+)", out)

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from review_runs import REVIEWS, copy_review, inside
 
-from evsynth.report.fragments import figures_by_analysis, results_digests
+from evsynth.report.context import figures_by_analysis
+from evsynth.report.fragments import results_digests
 from evsynth.stages import report_stage, validate_stage, write_analyses, write_figures
 from evsynth.validate.config import load_config
 

@@ -24,7 +24,7 @@ from evsynth.report import changes as changes_mod
 from evsynth.report import conclusions, grade, rules
 from evsynth.report import context as ctx
 from evsynth.report.certainty import certainty_of
-from evsynth.report.fragments import Fragments, figures_by_analysis, results_digests
+from evsynth.report.fragments import Fragments, results_digests
 from evsynth.report.settings import load_narrative, load_settings
 
 TEMPLATE = "report.html.j2"
@@ -647,7 +647,7 @@ def _sections(
     """The review's sections, then "Other analyses": every analysis no section names, and any
     figure no analysis claims, so every figure the config draws is reachable. Each analysis's
     section is rendered by ``render`` (or reused from its cache)."""
-    grouped = figures_by_analysis(figures)
+    grouped = ctx.figures_by_analysis(figures)
     out = [
         _section_context(s, c, grouped, settings, narrative, review, render)
         for s in settings["sections"]

@@ -151,6 +151,21 @@ def figure_context(stem: str, figures: Mapping[str, str], caption: str) -> dict[
     }
 
 
+def analysis_of_figure(name: str) -> str:
+    """The analysis a figure file belongs to: figures are named ``{analysis}.{kind}[.…]``
+    and analysis ids hold no dot (config schema, ``identifier``)."""
+    return name.partition(".")[0]
+
+
+def figures_by_analysis(figures: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``{analysis id: {file name: text}}``: the figure files grouped once, so that finding
+    an analysis's figures does not scan every file of the review."""
+    grouped: dict[str, dict[str, str]] = {}
+    for name, text in figures.items():
+        grouped.setdefault(analysis_of_figure(name), {})[name] = text
+    return grouped
+
+
 def analysis_figures(
     analysis: Mapping[str, Any], figures: Mapping[str, str]
 ) -> list[dict[str, Any]]:

@@ -35,21 +35,6 @@ from evsynth.cache import FORMAT, Store, canonical_json, digest, library_fingerp
 from evsynth.io.safe_io import write_text_atomic
 
 
-def analysis_of_figure(name: str) -> str:
-    """The analysis a figure file belongs to: figures are named ``{analysis}.{kind}[.…]``
-    and analysis ids hold no dot (config schema, ``identifier``)."""
-    return name.partition(".")[0]
-
-
-def figures_by_analysis(figures: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """``{analysis id: {file name: text}}``: the figure files grouped once, so that finding
-    an analysis's figures does not scan every file of the review."""
-    grouped: dict[str, dict[str, str]] = {}
-    for name, text in figures.items():
-        grouped.setdefault(analysis_of_figure(name), {})[name] = text
-    return grouped
-
-
 def results_digests(folder: str | Path, hashes: Mapping[str, str]) -> dict[str, str]:
     """``{analysis id: SHA-256 of its results}`` from the results indexes in ``folder``, for
     the datasets whose index describes the results file the report read (``hashes``: ``{file

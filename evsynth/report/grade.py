@@ -481,7 +481,7 @@ def ois_continuous(
             f"between 0 and 1 (got {difference}, {sd}, {alpha}, {power})"
         )
 
-    from scipy import optimize, stats  # here: importing scipy.stats costs a second per report
+    from scipy import optimize, stats  # here: importing scipy.stats costs 0.6 s per report
 
     def shortfall(n: float) -> float:
         df = 2 * (n - 1)
